@@ -1,0 +1,38 @@
+# datamill: `make demo` and `make test` each set the environment up from nothing, then run.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export UV_COMPILE_BYTECODE := 1
+export TF_ENABLE_ONEDNN_OPTS := 0
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export HF_DATASETS_OFFLINE := 1
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup demo test bench lock clean
+
+setup: $(STAMP)
+
+# The venv is rebuilt whenever the project's dependency files change.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m pipeline.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/tatoeba_parse.py
+
+# Refresh the pinned constraints after changing dependencies in pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra test --universal --python-version 3.11 --no-header -o constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,74 @@
+"""Tasks and the flow shape every source shares: discover → download (mapped) → parts (mapped) → finalize."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task, unmapped
+from prefect.logging import get_run_logger
+
+from pipeline import build as stages
+from pipeline.download import Downloader, Fetched, RemoteFile, RetryPolicy
+from pipeline.shards import Part
+from pipeline.sources import get_source
+from pipeline.sources.base import Release
+
+
+def _source(name: str, options: dict[str, Any]):
+    return get_source(name, **options)
+
+
+@task(name="discover", retries=2, retry_delay_seconds=10)
+def discover(source: str, options: dict[str, Any], version: str | None) -> Release:
+    return stages.discover(_source(source, options), version)
+
+
+@task(name="download", retries=1, retry_delay_seconds=30)
+def download_file(target: str, remote: RemoteFile, attempts: int) -> Fetched:
+    return Downloader(target, progress=False, policy=RetryPolicy(attempts=attempts)).fetch(remote)
+
+
+@task(name="record-release")
+def record_release(release: Release, fetched: list[Fetched], target: str) -> Release:
+    return stages.record_release(release, fetched, Path(target))
+
+
+@task(name="plan-parts")
+def plan_parts(source: str, options: dict[str, Any], dataset: str, release: Release, data_dir: str) -> list[Part]:
+    return stages.plan_parts(_source(source, options), dataset, release, data_dir)[1]
+
+
+@task(name="build-part", retries=1, retry_delay_seconds=5)
+def build_part(source: str, options: dict[str, Any], dataset: str, release: Release, data_dir: str,
+               part: Part) -> dict[str, Any]:
+    record = stages.build_part(_source(source, options), dataset, release, data_dir, part)
+    return {"part": record["part"], "rows": record["rows"], "drops": record["drops"]}
+
+
+@task(name="finalize")
+def finalize(source: str, options: dict[str, Any], dataset: str, release: Release, data_dir: str,
+             parts: list[Part]) -> dict[str, Any]:
+    manifest = stages.finalize(_source(source, options), dataset, release, data_dir, parts)
+    return {"dataset": dataset, "version": manifest["version"], "totals": manifest["totals"],
+            "splits": manifest["splits"]}
+
+
+@flow(name="source-build")
+def source_build(source: str, data_dir: str = "data", options: dict[str, Any] | None = None,
+                 version: str | None = None, attempts: int = 8) -> dict[str, Any]:
+    """Build every dataset of one source; the flow body only wires tasks together."""
+    options = {"data_dir": data_dir, **(options or {})}
+    release = discover(source, options, version)
+    target = str(stages.raw_dir(data_dir, source, release.version))
+    fetched = download_file.map(unmapped(target), list(release.files), unmapped(attempts))
+    release = record_release(release, fetched.result(), target)
+    summaries = {}
+    for dataset in _source(source, options).datasets:
+        parts = plan_parts(source, options, dataset, release, data_dir)
+        built = build_part.map(unmapped(source), unmapped(options), unmapped(dataset), unmapped(release),
+                               unmapped(data_dir), parts)
+        summaries[dataset] = finalize(source, options, dataset, release, data_dir, parts, wait_for=[built])
+    get_run_logger().info("built %s %s: %s", source, release.version,
+                          {d: s["totals"]["rows"] for d, s in summaries.items()})
+    return summaries

@@ -1,0 +1,117 @@
+"""The stages every source shares: download a release, shard it, finalize the manifests.
+
+The CLI and the Prefect flows both call these functions; neither holds logic of its own.
+Stages talk through the disk only: ``download`` leaves the verified files and
+``raw/<source>/<version>/_release.json``; ``shard`` reads them and never reaches upstream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from pipeline.download import Downloader, Fetched, RetryPolicy
+from pipeline.errors import ShardError, SourceError
+from pipeline.reports import write_card
+from pipeline.shards import Part, ShardSet
+from pipeline.sources.base import Release, Source
+from pipeline.storage import read_json, write_json_atomic
+
+log = logging.getLogger(__name__)
+RELEASE_FILE = "_release.json"
+
+
+def raw_dir(data_dir: Path | str, source: str, version: str) -> Path:
+    return Path(data_dir) / "raw" / source / version
+
+
+def shards_dir(data_dir: Path | str) -> Path:
+    return Path(data_dir) / "shards"
+
+
+def discover(source: Source, version: str | None = None, policy: RetryPolicy | None = None) -> Release:
+    return source.discover(Downloader(".", policy=policy, progress=False), version)
+
+
+def download(source: Source, data_dir: Path | str, version: str | None = None, *, max_workers: int = 4,
+             progress: bool = True, policy: RetryPolicy | None = None) -> Release:
+    """Discover the release and fetch its files, verified; records the release for ``shard``."""
+    release = discover(source, version, policy)
+    target = raw_dir(data_dir, source.name, release.version)
+    fetched = Downloader(target, max_workers=max_workers, policy=policy, progress=progress).fetch_all(release.files)
+    return record_release(release, fetched, target)
+
+
+def record_release(release: Release, fetched: list[Fetched], target: Path) -> Release:
+    sha = {f.name: got.sha256 for f, got in zip(release.files, fetched)}
+    release = dataclasses.replace(release, meta={**release.meta, "sha256": sha})
+    write_json_atomic(target / RELEASE_FILE, release.to_json())
+    return release
+
+
+def load_release(data_dir: Path | str, source: str, version: str | None = None) -> Release:
+    """The downloaded release ``version`` (default: the newest one on disk)."""
+    base = Path(data_dir) / "raw" / source
+    if version in (None, "latest"):
+        versions = sorted(p.parent.name for p in base.glob(f"*/{RELEASE_FILE}"))
+        if not versions:
+            raise SourceError(f"nothing downloaded for {source} under {base}; run `datamill download {source}` first")
+        version = versions[-1]
+    path = base / version / RELEASE_FILE
+    if not path.exists():
+        raise SourceError(f"{source} {version} is not downloaded (no {path}); run `datamill download {source}`")
+    release = Release.from_json(read_json(path))
+    missing = [f.name for f in release.files if not (base / version / f.name).exists()]
+    if missing:
+        raise SourceError(f"{source} {version}: downloaded files are missing: {', '.join(missing)}")
+    return release
+
+
+def plan_parts(source: Source, dataset: str, release: Release, data_dir: Path | str) -> tuple[ShardSet, list[Part]]:
+    shard_set = ShardSet(source.spec(dataset, release, shards_dir(data_dir)))
+    return shard_set, source.parts(dataset, release)
+
+
+def build_part(source: Source, dataset: str, release: Release, data_dir: Path | str, part: Part) -> dict[str, Any]:
+    shard_set = ShardSet(source.spec(dataset, release, shards_dir(data_dir)))
+    return shard_set.build_part(part, lambda p, rejects: source.read_part(dataset, p, rejects))
+
+
+def finalize(source: Source, dataset: str, release: Release, data_dir: Path | str,
+             parts: list[Part]) -> dict[str, Any]:
+    shard_set = ShardSet(source.spec(dataset, release, shards_dir(data_dir)))
+    manifest = shard_set.finalize(parts)
+    write_card(shard_set.spec, manifest)
+    return manifest
+
+
+def shard(source: Source, data_dir: Path | str, version: str | None = None, *,
+          datasets: list[str] | None = None, max_workers: int = 2, progress: bool = True) -> dict[str, dict]:
+    """Build every dataset of a downloaded release; finished parts are skipped."""
+    release = load_release(data_dir, source.name, version)
+    manifests = {}
+    for dataset in datasets or source.datasets:
+        if dataset not in source.datasets:
+            raise ShardError(f"{source.name} has datasets {', '.join(source.datasets)}, not {dataset!r}")
+        _, parts = plan_parts(source, dataset, release, data_dir)
+        with tqdm(total=len(parts), desc=f"{source.name}/{dataset}", unit="part", disable=not progress) as bar:
+            def run(part: Part) -> dict[str, Any]:
+                record = build_part(source, dataset, release, data_dir, part)
+                bar.update(1)
+                return record
+            with ThreadPoolExecutor(max(1, max_workers), thread_name_prefix="part") as pool:
+                list(pool.map(run, parts))
+        manifests[dataset] = finalize(source, dataset, release, data_dir, parts)
+    return manifests
+
+
+def build(source: Source, data_dir: Path | str, version: str | None = None, *, max_workers: int = 4,
+          progress: bool = True, policy: RetryPolicy | None = None,
+          datasets: list[str] | None = None) -> dict[str, dict]:
+    release = download(source, data_dir, version, max_workers=max_workers, progress=progress, policy=policy)
+    return shard(source, data_dir, release.version, datasets=datasets, max_workers=max_workers, progress=progress)

@@ -1,0 +1,81 @@
+"""Data cards and summaries of finished datasets (what `inspect` prints and README.md holds)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from pipeline.shards import DatasetSpec, load_manifest, manifest_schema, shard_paths
+from pipeline.storage import write_bytes_atomic
+
+HF_LICENSES = {"tatoeba": "cc-by-2.0"}
+
+
+def write_card(spec: DatasetSpec, manifest: dict[str, Any]) -> Path:
+    """README.md with Hugging Face dataset-card front matter: the folder loads with `datasets`."""
+    splits = manifest["splits"]
+    front = ["---", f"license: {HF_LICENSES.get(spec.source, 'other')}",
+             f"pretty_name: {spec.source} {spec.dataset} {spec.version}", "configs:",
+             "- config_name: default", "  data_files:"]
+    for split in splits:
+        front += [f"  - split: {split}", f"    path: {split}/*.parquet"]
+    front.append("---")
+    rows = "\n".join(f"| {name} | {s['rows']:,} | {s['shards']} | {s['bytes']:,} |" for name, s in splits.items())
+    drops = "\n".join(f"| {reason} | {n:,} |" for reason, n in manifest["totals"]["drops"].items()) or "| (none) | 0 |"
+    body = f"""
+# {spec.source} / {spec.dataset} — version {spec.version}
+
+{spec.description}
+
+Built by datamill. Read the shards listed in `_manifest.json` (never by globbing);
+dropped records and the reason for each are in `_rejects/`.
+
+## License and attribution
+
+{spec.license}
+
+## Splits
+
+| split | rows | shards | bytes |
+|---|---|---|---|
+{rows}
+
+## Dropped records
+
+| reason | count |
+|---|---|
+{drops}
+
+## Configuration (hash `{manifest['config_hash']}`)
+
+```json
+{json.dumps(spec.config, indent=2, sort_keys=True, default=str)}
+```
+"""
+    path = spec.root / "README.md"
+    write_bytes_atomic(path, ("\n".join(front) + "\n" + body).encode())
+    return path
+
+
+def describe(root: Path | str, sample: int = 3) -> str:
+    """Schema, counts per split, drops by reason and a few rows of a finished dataset."""
+    manifest = load_manifest(root)
+    lines = [f"{manifest['source']}/{manifest['dataset']} version {manifest['version']} "
+             f"(config {manifest['config_hash']}, {manifest['totals']['shards']} shards, "
+             f"{manifest['totals']['bytes']:,} bytes)", "", "schema:"]
+    lines += [f"  {field.name}: {field.type}" for field in manifest_schema(manifest)]
+    lines += ["", "splits:"]
+    lines += [f"  {name}: {s['rows']:,} rows in {s['shards']} shards" for name, s in manifest["splits"].items()]
+    lines += ["", f"dropped: {manifest['totals']['dropped']:,}"]
+    lines += [f"  {reason}: {n:,}" for reason, n in manifest["totals"]["drops"].items()]
+    paths = shard_paths(root)
+    if paths and sample:
+        lines += ["", f"sample rows ({paths[0].relative_to(root)}):"]
+        first = pq.ParquetFile(paths[0]).read_row_group(0).slice(0, sample)
+        for row in first.to_pylist():
+            shown = {k: (v[:80] + "…" if isinstance(v, str) and len(v) > 80 else v) for k, v in row.items()}
+            lines.append(f"  {shown}")
+    return "\n".join(lines)

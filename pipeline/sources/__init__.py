@@ -1,0 +1,16 @@
+"""Upstream sources, each implementing the protocol in ``base.py``."""
+
+from __future__ import annotations
+
+from pipeline.errors import ConfigError
+from pipeline.sources.base import Source
+
+
+def get_source(name: str, **options) -> Source:
+    """The source called ``name``, configured with its options (``mirror``, ...)."""
+    from pipeline.sources.tatoeba import Tatoeba
+
+    sources = {"tatoeba": Tatoeba}
+    if name not in sources:
+        raise ConfigError(f"unknown source {name!r}; choose from: {', '.join(sorted(sources))}")
+    return sources[name](**options)

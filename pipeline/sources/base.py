@@ -1,0 +1,52 @@
+"""The protocol every upstream source implements, and the release record it discovers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Protocol
+
+import pyarrow as pa
+
+from pipeline.download import Downloader, Fetched, RemoteFile
+from pipeline.shards import DatasetSpec, Part, Rejects
+
+
+@dataclass(frozen=True)
+class Release:
+    """One published version of an upstream: its id and the files it consists of."""
+
+    source: str
+    version: str
+    files: tuple[RemoteFile, ...]
+    meta: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "version": self.version, "meta": self.meta,
+                "files": [asdict(f) for f in self.files]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Release":
+        return cls(data["source"], data["version"], tuple(RemoteFile(**f) for f in data["files"]),
+                   data.get("meta", {}))
+
+
+class Source(Protocol):
+    """discover → download → parts → read_part; every source follows the same steps."""
+
+    name: str
+    license: str
+    datasets: tuple[str, ...]
+
+    def discover(self, downloader: Downloader, version: str | None = None) -> Release:
+        """Ask upstream what exists and return the release with published sizes/checksums."""
+
+    def spec(self, dataset: str, release: Release, shards_dir: Path) -> DatasetSpec:
+        """Where ``dataset`` of ``release`` lives, its schema and the options that shape it."""
+
+    def parts(self, dataset: str, release: Release, fetched: dict[str, Fetched],
+              work_dir: Path) -> list[Part]:
+        """The units of parallel work, retry and resume for ``dataset``."""
+
+    def read_part(self, dataset: str, part: Part, rejects: Rejects) -> Iterator[pa.Table]:
+        """Stream one part as Arrow tables (with a ``_split`` column); bad records go to ``rejects``."""

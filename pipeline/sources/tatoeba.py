@@ -1,0 +1,430 @@
+"""Tatoeba's weekly exports → ``sentences`` and translation ``pairs`` datasets.
+
+Steps, each cached on disk by the content hash of its inputs:
+
+1. ``links`` → the translation graph: unique directed pairs and, per sentence id, the
+   smallest id of its connected component. Splits hash that component key, so every
+   sentence linked by translation lands in the same split and nothing leaks.
+2. ``sentences_detailed`` (or ``sentences``) → typed Arrow buckets of ``bucket_ids`` ids.
+   Parts are these buckets, so a build runs them in parallel and resumes per bucket.
+3. pairs: a two-hop bucketed hash join (target side, then source side), so memory stays
+   at about one bucket whatever the number of sentences.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from datetime import timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline import mysql_tsv
+from pipeline.archives import open_export
+from pipeline.download import Downloader, RemoteFile
+from pipeline.errors import ConfigError, PermanentDownloadError, SourceError
+from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
+from pipeline.sources.base import Release
+from pipeline.splits import SplitAssigner
+from pipeline.storage import file_lock
+
+log = logging.getLogger(__name__)
+
+BASE_URL = "https://downloads.tatoeba.org/"
+LICENSE = ("CC BY 2.0 FR (https://creativecommons.org/licenses/by/2.0/fr/): attribute each "
+           "sentence to its Tatoeba username (https://tatoeba.org).")
+ROW_LICENSE = "CC BY 2.0 FR"
+FORMS = {"zst": ("{}.csv.zst", "{}.tar.bz2"), "bz2": ("{}.tar.bz2", "{}.csv.zst")}
+DETAILED_COLUMNS = ["id", "lang", "text", "username", "created", "modified"]
+BASIC_COLUMNS = ["id", "lang", "text"]
+LINK_COLUMNS = ["sentence_id", "translation_id"]
+_ID = r"^[0-9]{1,18}$"
+_PAIR = re.compile(r"^[a-z_]{2,8}-[a-z_]{2,8}$")
+
+SENTENCES_SCHEMA = pa.schema([
+    pa.field("id", pa.int64(), nullable=False), ("lang", pa.string()),
+    pa.field("text", pa.string(), nullable=False), ("username", pa.string()),
+    ("created", pa.timestamp("s", tz="UTC")), ("modified", pa.timestamp("s", tz="UTC")),
+    ("license", pa.string()),
+])
+PAIRS_SCHEMA = pa.schema([
+    pa.field("source_id", pa.int64(), nullable=False), pa.field("target_id", pa.int64(), nullable=False),
+    ("source_lang", pa.string()), ("target_lang", pa.string()),
+    ("source_text", pa.string()), ("target_text", pa.string()),
+    ("source_username", pa.string()), ("target_username", pa.string()), ("license", pa.string()),
+])
+_LOOKUP = ["id", "lang", "text", "username"]
+
+
+def parse_pairs(spec: str) -> list[tuple[str, str]] | None:
+    """``"all"`` → None (every pair present); ``"eng-fra,eng-jpn"`` → ordered language pairs."""
+    if spec.strip() in ("", "all"):
+        return None
+    pairs = [p.strip() for p in spec.split(",") if p.strip()]
+    for p in pairs:
+        if not _PAIR.match(p):
+            raise ConfigError(f"--pairs: expected src-tgt language codes like eng-fra, got {p!r}")
+    return sorted({tuple(p.split("-", 1)) for p in pairs})  # type: ignore[misc]
+
+
+class Tatoeba:
+    """The Tatoeba source (see the module docstring for the steps)."""
+
+    name = "tatoeba"
+    license = LICENSE
+    datasets = ("sentences", "pairs")
+
+    def __init__(self, data_dir: Path | str = "data", mirror: str | None = None, pairs: str = "all",
+                 splits: dict[str, float] | None = None, compression: str = "zst",
+                 bucket_ids: int = 1_000_000, target_shard_bytes: int = 256 << 20) -> None:
+        if compression not in FORMS:
+            raise ConfigError(f"--compression: choose zst or bz2, got {compression!r}")
+        if bucket_ids < 1:
+            raise ConfigError("--bucket-ids must be positive")
+        self.data_dir = Path(data_dir)
+        self.base_url = (mirror or BASE_URL).rstrip("/") + "/"
+        self.pairs_spec = pairs
+        self.pairs = parse_pairs(pairs)
+        self.assigner = SplitAssigner(splits, salt="tatoeba")
+        self.compression = compression
+        self.bucket_ids = bucket_ids
+        self.target_shard_bytes = target_shard_bytes
+
+    # -- discover -------------------------------------------------------------------
+
+    def discover(self, downloader: Downloader, version: str | None = None) -> Release:
+        sentences = self._find_export(downloader, ("sentences_detailed", "sentences"))
+        links = self._find_export(downloader, ("links",))
+        stamp = sentences[1].last_modified
+        if stamp is None:
+            raise SourceError(f"{sentences[1].url}: no Last-Modified header, cannot date the export")
+        found = stamp.astimezone(timezone.utc).strftime("%Y-%m-%d")
+        if version not in (None, "latest", found):
+            raise SourceError(f"Tatoeba serves only its latest weekly export ({found}), not {version}")
+        files = tuple(RemoteFile(p.url, p.url.rsplit("/", 1)[1], p.size) for _, p in (sentences, links))
+        return Release(self.name, found, files, {
+            "sentences_export": sentences[0], "links_export": "links",
+            "last_modified": stamp.isoformat(), "base_url": self.base_url,
+        })
+
+    def _find_export(self, downloader: Downloader, exports: tuple[str, ...]):
+        tried = []
+        for export in exports:
+            for form in FORMS[self.compression]:
+                url = self.base_url + "exports/" + form.format(export)
+                try:
+                    return export, downloader.probe(url)
+                except PermanentDownloadError:
+                    tried.append(url)
+        raise SourceError("no Tatoeba export found; tried: " + ", ".join(tried))
+
+    # -- datasets and parts -------------------------------------------------------------
+
+    def spec(self, dataset: str, release: Release, shards_dir: Path) -> DatasetSpec:
+        config: dict[str, Any] = {"splits": self.assigner.fractions, "split_key": "translation component",
+                                  "bucket_ids": self.bucket_ids,
+                                  "sentences_export": release.meta["sentences_export"]}
+        if dataset == "pairs":
+            config["pairs"] = self.pairs_spec if self.pairs is None else ["-".join(p) for p in self.pairs]
+        schema = {"sentences": SENTENCES_SCHEMA, "pairs": PAIRS_SCHEMA}[dataset]
+        return DatasetSpec(
+            root=shards_dir / self.name / release.version / dataset, source=self.name, dataset=dataset,
+            version=release.version, schema=schema, config=config, license=LICENSE,
+            description={"sentences": "Tatoeba sentences with language, author and dates.",
+                         "pairs": "Tatoeba translation pairs (source → target) with both texts."}[dataset],
+            target_shard_bytes=self.target_shard_bytes, row_group_bytes=min(96 << 20, self.target_shard_bytes),
+        )
+
+    def parts(self, dataset: str, release: Release) -> list[Part]:
+        sentences_file, links_file = (f.name for f in release.files)
+        sha = release.meta["sha256"]
+        inputs = (PartInput(sentences_file, sha[sentences_file]), PartInput(links_file, sha[links_file]))
+        buckets = self._sentence_buckets(release)["buckets"]
+        return [Part(f"b{b:05d}", inputs, {"bucket": b, "first": i == 0, "version": release.version})
+                for i, b in enumerate(buckets)]
+
+    def read_part(self, dataset: str, part: Part, rejects: Rejects) -> Iterator[pa.Table]:
+        release = self._release(part.options["version"])
+        if dataset == "sentences":
+            yield from self._read_sentences(release, part, rejects)
+        elif dataset == "pairs":
+            yield from self._read_pairs(release, part, rejects)
+        else:
+            raise ConfigError(f"tatoeba has datasets {self.datasets}, not {dataset!r}")
+
+    # -- sentences ----------------------------------------------------------------------
+
+    def _read_sentences(self, release: Release, part: Part, rejects: Rejects) -> Iterator[pa.Table]:
+        cache = self._sentence_buckets(release)
+        if part.options["first"]:
+            _replay_rejects(cache["rejects"], rejects)
+        table = _load_bucket(cache["dir"], part.options["bucket"], rejects)
+        labels = self._link_graph(release)["labels"]
+        ids = table.column("id").to_numpy()
+        table = table.append_column("license", pa.array(np.full(len(ids), ROW_LICENSE, dtype=object), pa.string()))
+        yield table.append_column(SPLIT_COLUMN, pa.array(self._splits(ids, labels), pa.string()))
+
+    def _splits(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        keys = ids.copy()
+        known = ids < len(labels)
+        keys[known] = labels[ids[known]]
+        return self.assigner.of_ints(keys)
+
+    # -- pairs --------------------------------------------------------------------------
+
+    def _read_pairs(self, release: Release, part: Part, rejects: Rejects) -> Iterator[pa.Table]:
+        joined = self._pairs_by_source(release)
+        if part.options["first"]:
+            _replay_rejects(self._link_graph(release)["rejects"], rejects)
+            _replay_rejects(joined["rejects"], rejects)
+        bucket = part.options["bucket"]
+        spill = joined["dir"] / f"src-{bucket:05d}.parquet"
+        if not spill.exists():
+            return
+        sources = _load_bucket(self._sentence_buckets(release)["dir"], bucket, None).select(_LOOKUP)
+        half = pq.read_table(spill)
+        pairs = half.join(sources.rename_columns([f"source_{c}" if c != "id" else "source_id" for c in _LOOKUP]),
+                          keys="source_id", join_type="left outer")
+        dangling = pc.is_null(pairs.column("source_text"))
+        if pc.any(dangling).as_py():
+            bad = pairs.filter(dangling)
+            rejects.add_many((f"{s}->{t}" for s, t in zip(bad.column("source_id").to_pylist(),
+                                                          bad.column("target_id").to_pylist())),
+                             "dangling_link", (f"source sentence {s} is not in the export"
+                                               for s in bad.column("source_id").to_pylist()))
+            pairs = pairs.filter(pc.invert(dangling))
+        unknown = pc.or_(pc.is_null(pairs.column("source_lang")), pc.is_null(pairs.column("target_lang")))
+        if pc.any(unknown).as_py():
+            bad = pairs.filter(unknown)
+            rejects.add_many((f"{s}->{t}" for s, t in zip(bad.column("source_id").to_pylist(),
+                                                          bad.column("target_id").to_pylist())),
+                             "unknown_language", ("a sentence of this pair has no language"
+                                                  for _ in range(bad.num_rows)))
+            pairs = pairs.filter(pc.invert(unknown))
+        if self.pairs is not None:
+            key = pc.binary_join_element_wise(pairs.column("source_lang"), pairs.column("target_lang"), "-")
+            pairs = pairs.filter(pc.is_in(key, pa.array(["-".join(p) for p in self.pairs])))
+        pairs = pairs.sort_by([("source_id", "ascending"), ("target_id", "ascending")])
+        labels = self._link_graph(release)["labels"]
+        pairs = pairs.append_column("license", pa.array(np.full(pairs.num_rows, ROW_LICENSE, dtype=object), pa.string()))
+        yield pairs.append_column(SPLIT_COLUMN, pa.array(
+            self._splits(pairs.column("source_id").to_numpy(), labels), pa.string()))
+
+    def _pairs_by_source(self, release: Release) -> dict[str, Any]:
+        """Hop one of the join: attach the target side, spill rows by source bucket."""
+        graph = self._link_graph(release)
+        cache = self._sentence_buckets(release)
+        key = f"pairs-{graph['key']}-{cache['key']}-{'_'.join('-'.join(p) for p in self.pairs or []) or 'all'}"
+
+        def build(out: Path) -> None:
+            edges = np.load(graph["dir"] / "pairs.npy")
+            wanted_targets = None if self.pairs is None else pa.array(sorted({t for _, t in self.pairs}))
+            order = np.argsort(edges[:, 1] // self.bucket_ids, kind="stable")
+            edges = edges[order]
+            tgt_buckets = edges[:, 1] // self.bucket_ids
+            writers: dict[int, pq.ParquetWriter] = {}
+            rejects = Rejects("links")
+            schema = pa.schema([("source_id", pa.int64()), ("target_id", pa.int64()),
+                                ("target_lang", pa.string()), ("target_text", pa.string()),
+                                ("target_username", pa.string())])
+            try:
+                for bucket in np.unique(tgt_buckets):
+                    lo, hi = np.searchsorted(tgt_buckets, [bucket, bucket + 1])
+                    links = pa.table({"source_id": edges[lo:hi, 0], "target_id": edges[lo:hi, 1]})
+                    targets = _load_bucket(cache["dir"], int(bucket), None).select(_LOOKUP) if int(bucket) in cache["buckets"] \
+                        else pa.table({c: pa.array([], t) for c, t in zip(_LOOKUP, [pa.int64()] + [pa.string()] * 3)})
+                    half = links.join(targets.rename_columns(["target_id", "target_lang", "target_text", "target_username"]),
+                                      keys="target_id", join_type="left outer")
+                    missing = pc.is_null(half.column("target_text"))
+                    if pc.any(missing).as_py():
+                        bad = half.filter(missing)
+                        s, t = bad.column("source_id").to_pylist(), bad.column("target_id").to_pylist()
+                        rejects.add_many((f"{a}->{b}" for a, b in zip(s, t)), "dangling_link",
+                                         (f"target sentence {b} is not in the export" for b in t))
+                    half = half.filter(pc.invert(missing))
+                    if wanted_targets is not None:
+                        half = half.filter(pc.fill_null(pc.is_in(half.column("target_lang"), wanted_targets), False))
+                    src_buckets = pc.divide(half.column("source_id"), self.bucket_ids).to_numpy()
+                    for sb in np.unique(src_buckets):
+                        rows = half.filter(pa.array(src_buckets == sb))
+                        if int(sb) not in cache["buckets"]:
+                            s, t = rows.column("source_id").to_pylist(), rows.column("target_id").to_pylist()
+                            rejects.add_many((f"{a}->{b}" for a, b in zip(s, t)), "dangling_link",
+                                             (f"source sentence {a} is not in the export" for a in s))
+                            continue
+                        if sb not in writers:
+                            writers[sb] = pq.ParquetWriter(out / f"src-{sb:05d}.parquet", schema)
+                        writers[sb].write_table(rows.select(schema.names).cast(schema))
+            finally:
+                for w in writers.values():
+                    w.close()
+            pq.write_table(rejects.table(), out / "rejects.parquet")
+
+        out = self._cached(release, key, build)
+        return {"dir": out, "rejects": out / "rejects.parquet"}
+
+    # -- cached steps -------------------------------------------------------------------------
+
+    def _link_graph(self, release: Release) -> dict[str, Any]:
+        """Unique directed pairs and per-id component labels (smallest id in the component)."""
+        name = next(f.name for f in release.files if f.name.startswith("links"))
+        key = f"links-{release.meta['sha256'][name][:16]}"
+
+        def build(out: Path) -> None:
+            rejects = Rejects("links")
+            columns = []
+            with open_export(self._raw(release) / name, "links.csv") as stream:
+                for table, bad in mysql_tsv.read_batches(stream, LINK_COLUMNS):
+                    _replay_bad(bad, rejects)
+                    ok = pc.and_(pc.fill_null(pc.match_substring_regex(table.column(0), _ID), False),
+                                 pc.fill_null(pc.match_substring_regex(table.column(1), _ID), False))
+                    _reject_rows(table.filter(pc.invert(ok)), rejects, "bad_id")
+                    good = table.filter(ok)
+                    columns.append(np.stack([pc.cast(good.column(0), pa.int64()).to_numpy(),
+                                             pc.cast(good.column(1), pa.int64()).to_numpy()], axis=1))
+            edges = np.concatenate(columns) if columns else np.zeros((0, 2), np.int64)
+            np.save(out / "pairs.npy", _unique_directed(edges))
+            np.save(out / "labels.npy", _component_labels(edges))
+            pq.write_table(rejects.table(), out / "rejects.parquet")
+
+        out = self._cached(release, key, build)
+        return {"dir": out, "key": key, "labels": np.load(out / "labels.npy", mmap_mode="r"),
+                "rejects": out / "rejects.parquet"}
+
+    def _sentence_buckets(self, release: Release) -> dict[str, Any]:
+        """Parse the sentences export once into typed Parquet buckets of ``bucket_ids`` ids."""
+        name = release.files[0].name
+        export = release.meta["sentences_export"]
+        key = f"sentences-{release.meta['sha256'][name][:16]}-{self.bucket_ids}"
+
+        def build(out: Path) -> None:
+            columns = DETAILED_COLUMNS if export == "sentences_detailed" else BASIC_COLUMNS
+            rejects = Rejects("sentences")
+            writers: dict[int, pq.ParquetWriter] = {}
+            try:
+                with open_export(self._raw(release) / name, f"{export}.csv") as stream:
+                    for table, bad in mysql_tsv.read_batches(stream, columns):
+                        _replay_bad(bad, rejects)
+                        typed = _typed_sentences(table, rejects)
+                        buckets = pc.divide(typed.column("id"), self.bucket_ids).to_numpy()
+                        for b in np.unique(buckets):
+                            if b not in writers:
+                                writers[b] = pq.ParquetWriter(out / f"bucket-{b:05d}.parquet", typed.schema)
+                            writers[b].write_table(typed.filter(pa.array(buckets == b)))
+            finally:
+                for w in writers.values():
+                    w.close()
+            pq.write_table(rejects.table(), out / "rejects.parquet")
+
+        out = self._cached(release, key, build)
+        buckets = sorted(int(p.stem.split("-")[1]) for p in out.glob("bucket-*.parquet"))
+        return {"dir": out, "key": key, "buckets": buckets, "rejects": out / "rejects.parquet"}
+
+    def _cached(self, release: Release, key: str, build) -> Path:
+        """Run ``build(dir)`` once per key; the directory appears only when complete."""
+        work = self.data_dir / "work" / self.name / release.version
+        final = work / key
+        with file_lock(work / f"{key}.lock"):
+            if final.exists():
+                return final
+            tmp = work / f".tmp-{key}-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            try:
+                build(tmp)
+                os.replace(tmp, final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        return final
+
+    def _raw(self, release: Release) -> Path:
+        return self.data_dir / "raw" / self.name / release.version
+
+    def _release(self, version: str) -> Release:
+        from pipeline.build import load_release
+
+        return load_release(self.data_dir, self.name, version)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+def _typed_sentences(table: pa.Table, rejects: Rejects) -> pa.Table:
+    ok_id = pc.fill_null(pc.match_substring_regex(table.column("id"), _ID), False)
+    _reject_rows(table.filter(pc.invert(ok_id)), rejects, "bad_id")
+    table = table.filter(ok_id)
+    empty = pc.fill_null(pc.equal(pc.utf8_length(table.column("text")), 0), True)
+    _reject_rows(table.filter(empty), rejects, "empty_text")
+    table = table.filter(pc.invert(empty))
+    n = table.num_rows
+    out = {"id": pc.cast(table.column("id"), pa.int64()), "lang": table.column("lang"),
+           "text": table.column("text"),
+           "username": table.column("username") if "username" in table.column_names else pa.nulls(n, pa.string())}
+    for col in ("created", "modified"):
+        if col in table.column_names:
+            out[col] = pc.assume_timezone(pc.strptime(table.column(col), "%Y-%m-%d %H:%M:%S", "s",
+                                                      error_is_null=True), "UTC")
+        else:
+            out[col] = pa.nulls(n, pa.timestamp("s", tz="UTC"))
+    return pa.table(out)
+
+
+def _load_bucket(directory: Path, bucket: int, rejects: Rejects | None) -> pa.Table:
+    """One bucket sorted by id, duplicates of an id dropped (and counted when asked)."""
+    table = pq.read_table(directory / f"bucket-{bucket:05d}.parquet").sort_by("id")
+    ids = table.column("id").to_numpy()
+    dup = np.zeros(len(ids), dtype=bool)
+    dup[1:] = ids[1:] == ids[:-1]
+    if dup.any():
+        if rejects is not None:
+            for i in np.flatnonzero(dup):
+                rejects.add(int(ids[i]), "duplicate_id", "a sentence with this id came earlier in the export")
+        table = table.filter(pa.array(~dup))
+    return table
+
+
+def _unique_directed(edges: np.ndarray) -> np.ndarray:
+    """Every link in both directions, once, without self-links, sorted."""
+    both = np.concatenate([edges, edges[:, ::-1]])
+    both = both[both[:, 0] != both[:, 1]]
+    return np.unique(both, axis=0) if len(both) else both
+
+
+def _component_labels(edges: np.ndarray) -> np.ndarray:
+    """label[id] = smallest id in id's connected component of the link graph."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = int(edges.max()) + 1 if len(edges) else 0
+    if n == 0:
+        return np.zeros(0, np.int64)
+    graph = coo_matrix((np.ones(len(edges), np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    # Node ids ascend, so the first node seen in each component is its smallest id.
+    _, first = np.unique(component, return_index=True)
+    return first[component].astype(np.int64)
+
+
+def _replay_bad(bad: list[mysql_tsv.BadRow], rejects: Rejects) -> None:
+    for row in bad:
+        rejects.add(row.key, row.reason, row.detail)
+
+
+def _reject_rows(table: pa.Table, rejects: Rejects, reason: str) -> None:
+    if table.num_rows:
+        for row in table.to_pylist():
+            rejects.add(row[table.column_names[0]], reason, str(row)[:500])
+
+
+def _replay_rejects(path: Path, rejects: Rejects) -> None:
+    """Carry the drops of a cached step into the first part's rejects (counted once)."""
+    table = pq.read_table(path)
+    for rid, reason, detail in zip(*(table.column(c).to_pylist() for c in ("id", "reason", "detail"))):
+        rejects.add(rid, reason, detail)
