@@ -1,0 +1,178 @@
+"""Shared fixtures: a generated upstream tree and a local HTTP server with misbehaving routes.
+
+Fault routes live under ``/fault/<kind>/<key>/<path>``: ``<path>`` is served from the
+fixture tree, and ``<key>`` names an independent counter so each test sees the fault
+afresh. Nothing here reaches the internet.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from pipeline.localserver import LocalServer, RangeRequestHandler
+from tests.fixtures.tatoeba_upstream import write_upstream
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+class FaultHandler(RangeRequestHandler):
+    """RangeRequestHandler plus the failure modes real hosts show."""
+
+    hits: Counter = Counter()
+    requests_seen: list[tuple[str, str, str | None]] = []
+    lock = threading.Lock()
+
+    def serve_file(self, head: bool, honour_range: bool = True) -> None:
+        with self.lock:
+            self.requests_seen.append((self.command, self.path, self.headers.get("Range")))
+        if not self.path.startswith("/fault/"):
+            return super().serve_file(head, honour_range)
+        _, _, kind, key, rest = self.path.split("/", 4)
+        with self.lock:
+            self.hits[(kind, key)] += 1
+            hit = self.hits[(kind, key)]
+        original = self.path
+        self.path = "/" + rest
+        try:
+            self._fault(kind, hit, head)
+        finally:
+            self.path = original
+
+    def _fault(self, kind: str, hit: int, head: bool) -> None:
+        if kind == "flaky503" and hit <= 2:
+            return self._status(503)
+        if kind == "retry429" and hit == 1:
+            return self._status(429, {"Retry-After": "1"})
+        if kind.startswith("status"):
+            return self._status(int(kind[6:]))
+        if kind == "truncate" and hit == 1:
+            return self._partial_then(close=True)
+        if kind == "reset" and hit == 1:
+            return self._partial_then(close=False)
+        if kind == "slow" and hit == 1:
+            return self._partial_then(close=True, stall=3.0)
+        if kind == "trickle":
+            return self._trickle(head)
+        if kind == "norange":
+            return super().serve_file(head, honour_range=False)
+        if kind == "changing":
+            return self._changing(hit, head)
+        return super().serve_file(head)
+
+    def _status(self, code: int, headers: dict[str, str] | None = None) -> None:
+        self.send_response(code)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _partial_then(self, close: bool, stall: float = 0.0) -> None:
+        """Promise the whole file, send half, then stall, close, or reset the connection."""
+        path = Path(self.translate_path(self.path))
+        data = path.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("ETag", f'"{len(data):x}-{path.stat().st_mtime_ns:x}"')
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.wfile.flush()
+        if stall:
+            time.sleep(stall)
+        if not close:
+            time.sleep(0.3)  # let the client read the first half before the reset discards buffers
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    def _trickle(self, head: bool) -> None:
+        """Honours Range but sends 16 KiB every 50 ms: slow enough to kill mid-transfer."""
+        path = Path(self.translate_path(self.path))
+        data = path.read_bytes()
+        start = 0
+        ranged = self.headers.get("Range", "")
+        if ranged.startswith("bytes="):
+            start = int(ranged[6:].split("-")[0])
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.send_header("ETag", f'"{len(data):x}-{path.stat().st_mtime_ns:x}"')
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.end_headers()
+        for offset in range(start, len(data), 16384):
+            self.wfile.write(data[offset: offset + 16384])
+            self.wfile.flush()
+            time.sleep(0.05)
+
+    def _changing(self, hit: int, head: bool) -> None:
+        """Version A (cut short) on the first request; version B, a new ETag, afterwards."""
+        path = Path(self.translate_path(self.path))
+        data = path.read_bytes() if hit == 1 else path.with_suffix(".v2").read_bytes()
+        etag = '"version-a"' if hit == 1 else '"version-b"'
+        if hit > 1 and self.headers.get("Range") and self.headers.get("If-Range") == etag:
+            return super().serve_file(head)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("ETag", etag)
+        self.end_headers()
+        self.wfile.write(data if hit > 1 else data[: len(data) // 2])
+        self.wfile.flush()
+        if hit == 1:
+            self.close_connection = True
+            self.connection.close()
+
+
+@pytest.fixture(scope="session")
+def upstream(tmp_path_factory) -> Path:
+    """The fixture tree: a Tatoeba export set plus binary blobs for download tests."""
+    root = tmp_path_factory.mktemp("upstream")
+    write_upstream(root / "tatoeba", groups=60)
+    blobs = root / "blobs"
+    blobs.mkdir()
+    rng = random.Random(11)
+    (blobs / "big.bin").write_bytes(rng.randbytes(3 << 20))
+    (blobs / "small.bin").write_bytes(rng.randbytes(200_000))
+    (blobs / "change.bin").write_bytes(rng.randbytes(300_000))
+    (blobs / "change.v2").write_bytes(rng.randbytes(300_000))
+    for i in range(5):
+        (blobs / f"many-{i}.bin").write_bytes(rng.randbytes(150_000 + i))
+    return root
+
+
+@pytest.fixture(scope="session")
+def server(upstream) -> Iterator[LocalServer]:
+    srv = LocalServer(upstream, FaultHandler).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def hits() -> Counter:
+    return FaultHandler.hits
+
+
+@pytest.fixture
+def seen() -> list:
+    FaultHandler.requests_seen.clear()
+    return FaultHandler.requests_seen
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory) -> Iterator[None]:
+    """One temporary Prefect server for the whole session (starting one costs ~7 s)."""
+    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

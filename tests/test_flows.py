@@ -1,0 +1,25 @@
+"""The Tatoeba flow on a real (temporary, session-scoped) Prefect server."""
+
+from __future__ import annotations
+
+from pipeline import build
+from pipeline.shards import load_manifest
+
+
+def test_tatoeba_flow_builds_the_same_shards_as_the_library(prefect_harness, server, tmp_path):
+    from flows.tatoeba import tatoeba_flow
+
+    summary = tatoeba_flow(data_dir=str(tmp_path / "flow"), mirror=server.url + "tatoeba/", bucket_ids=100)
+    assert summary["sentences"]["totals"]["rows"] == 246
+    assert summary["pairs"]["totals"]["drops"]["dangling_link"] == 2
+
+    from pipeline.sources.tatoeba import Tatoeba
+
+    library = tmp_path / "lib"
+    build.build(Tatoeba(data_dir=library, mirror=server.url + "tatoeba/", bucket_ids=100), library, progress=False)
+    for name in ("sentences", "pairs"):
+        a = load_manifest(tmp_path / "flow/shards/tatoeba/2026-11-21" / name)
+        b = load_manifest(library / "shards/tatoeba/2026-11-21" / name)
+        assert [(s["file"], s["rows"], s["sha256"]) for s in a["shards"]] == \
+            [(s["file"], s["rows"], s["sha256"]) for s in b["shards"]]
+        assert a["config_hash"] == b["config_hash"]
