@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python bench/tatoeba_parse.py
+	$(BIN)/python -m bench.tatoeba_parse
 
 # Refresh the pinned constraints after changing dependencies in pyproject.toml.
 lock: $(STAMP)

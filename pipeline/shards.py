@@ -108,6 +108,12 @@ class Rejects:
         for record_id, detail in zip(ids, details):
             self.add(record_id, reason, detail)
 
+    def extend(self, other: "Rejects") -> None:
+        """Take over another collector's records (e.g. one filled on a worker thread)."""
+        self.counts.update(other.counts)
+        for name, values in other._rows.items():
+            self._rows[name].extend(values if name != "part" else [self.part_id] * len(values))
+
     def table(self) -> pa.Table:
         return pa.table(self._rows, schema=REJECTS_SCHEMA)
 

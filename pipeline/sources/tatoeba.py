@@ -281,14 +281,9 @@ class Tatoeba:
             rejects = Rejects("links")
             columns = []
             with open_export(self._raw(release) / name, "links.csv") as stream:
-                for table, bad in mysql_tsv.read_batches(stream, LINK_COLUMNS):
-                    _replay_bad(bad, rejects)
-                    ok = pc.and_(pc.fill_null(pc.match_substring_regex(table.column(0), _ID), False),
-                                 pc.fill_null(pc.match_substring_regex(table.column(1), _ID), False))
-                    _reject_rows(table.filter(pc.invert(ok)), rejects, "bad_id")
-                    good = table.filter(ok)
-                    columns.append(np.stack([pc.cast(good.column(0), pa.int64()).to_numpy(),
-                                             pc.cast(good.column(1), pa.int64()).to_numpy()], axis=1))
+                for edges, local in mysql_tsv.read_batches(stream, LINK_COLUMNS, then=_typed_links):
+                    rejects.extend(local)
+                    columns.append(edges)
             edges = np.concatenate(columns) if columns else np.zeros((0, 2), np.int64)
             np.save(out / "pairs.npy", _unique_directed(edges))
             np.save(out / "labels.npy", _component_labels(edges))
@@ -310,9 +305,8 @@ class Tatoeba:
             writers: dict[int, pq.ParquetWriter] = {}
             try:
                 with open_export(self._raw(release) / name, f"{export}.csv") as stream:
-                    for table, bad in mysql_tsv.read_batches(stream, columns):
-                        _replay_bad(bad, rejects)
-                        typed = _typed_sentences(table, rejects)
+                    for typed, local in mysql_tsv.read_batches(stream, columns, then=_typed_sentences):
+                        rejects.extend(local)
                         buckets = pc.divide(typed.column("id"), self.bucket_ids).to_numpy()
                         for b in np.unique(buckets):
                             if b not in writers:
@@ -356,24 +350,47 @@ class Tatoeba:
 
 # -- helpers -------------------------------------------------------------------------------
 
-def _typed_sentences(table: pa.Table, rejects: Rejects) -> pa.Table:
-    ok_id = pc.fill_null(pc.match_substring_regex(table.column("id"), _ID), False)
-    _reject_rows(table.filter(pc.invert(ok_id)), rejects, "bad_id")
-    table = table.filter(ok_id)
-    empty = pc.fill_null(pc.equal(pc.utf8_length(table.column("text")), 0), True)
-    _reject_rows(table.filter(empty), rejects, "empty_text")
-    table = table.filter(pc.invert(empty))
+def _typed_links(table: pa.Table, bad: list[mysql_tsv.BadRow]) -> tuple[np.ndarray, Rejects]:
+    """One block of links.csv → (N, 2) int64 edges, and the block's rejects."""
+    rejects = Rejects("links")
+    _replay_bad(bad, rejects)
+    ok = pc.and_(_valid_ids(table.column(0)), _valid_ids(table.column(1)))
+    if not pc.all(ok).as_py():
+        _reject_rows(table.filter(pc.invert(ok)), rejects, "bad_id")
+        table = table.filter(ok)
+    return np.stack([pc.cast(table.column(i), pa.int64()).to_numpy() for i in (0, 1)], axis=1), rejects
+
+
+def _typed_sentences(table: pa.Table, bad: list[mysql_tsv.BadRow]) -> tuple[pa.Table, Rejects]:
+    """One block of a sentences export → typed columns, and the block's rejects."""
+    rejects = Rejects("sentences")
+    _replay_bad(bad, rejects)
+    ok_id = _valid_ids(table.column("id"))
+    has_text = pc.fill_null(pc.greater(pc.binary_length(table.column("text")), 0), False)
+    if not pc.all(pc.and_(ok_id, has_text)).as_py():
+        _reject_rows(table.filter(pc.invert(ok_id)), rejects, "bad_id")
+        _reject_rows(table.filter(pc.and_not(ok_id, has_text)), rejects, "empty_text")
+        table = table.filter(pc.and_(ok_id, has_text))
     n = table.num_rows
     out = {"id": pc.cast(table.column("id"), pa.int64()), "lang": table.column("lang"),
            "text": table.column("text"),
            "username": table.column("username") if "username" in table.column_names else pa.nulls(n, pa.string())}
     for col in ("created", "modified"):
         if col in table.column_names:
-            out[col] = pc.assume_timezone(pc.strptime(table.column(col), "%Y-%m-%d %H:%M:%S", "s",
-                                                      error_is_null=True), "UTC")
+            # The export's times are UTC; a cast to a UTC-tagged type only labels them.
+            out[col] = pc.strptime(table.column(col), "%Y-%m-%d %H:%M:%S", "s",
+                                   error_is_null=True).cast(pa.timestamp("s", tz="UTC"))
         else:
             out[col] = pa.nulls(n, pa.timestamp("s", tz="UTC"))
-    return pa.table(out)
+    return pa.table(out), rejects
+
+
+def _valid_ids(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """True where the value is a non-negative integer id (fast cast first, a regex only if it fails)."""
+    try:
+        return pc.fill_null(pc.greater_equal(pc.cast(column, pa.int64()), 0), False)
+    except pa.ArrowInvalid:
+        return pc.fill_null(pc.match_substring_regex(column, _ID), False)
 
 
 def _load_bucket(directory: Path, bucket: int, rejects: Rejects | None) -> pa.Table:
