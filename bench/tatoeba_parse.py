@@ -18,7 +18,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+import zstandard
+
 from pipeline import mysql_tsv
+from pipeline.archives import open_decompressed
 from pipeline.sources.tatoeba import DETAILED_COLUMNS, _typed_sentences
 from tests.fixtures.tatoeba_upstream import escape
 
@@ -40,7 +43,7 @@ def make_tsv(path: Path, rows: int) -> None:
 
 def datamill_parse(path: Path) -> int:
     rows = 0
-    with open(path, "rb") as stream:
+    with open_decompressed(path) as stream:
         for table, _ in mysql_tsv.read_batches(stream, DETAILED_COLUMNS, then=_typed_sentences):
             rows += table.num_rows
     return rows
@@ -48,7 +51,7 @@ def datamill_parse(path: Path) -> int:
 
 def pyarrow_read(path: Path) -> int:
     table = pacsv.read_csv(
-        path, read_options=pacsv.ReadOptions(column_names=DETAILED_COLUMNS),
+        pa.input_stream(str(path), compression="zstd" if path.suffix == ".zst" else None), read_options=pacsv.ReadOptions(column_names=DETAILED_COLUMNS),
         parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char="\\", newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in DETAILED_COLUMNS}))
     return table.num_rows
@@ -71,14 +74,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sentences_detailed.csv"
         make_tsv(path, args.rows)
+        zst = path.with_suffix(".csv.zst")
+        with open(path, "rb") as src, open(zst, "wb") as dst:
+            zstandard.ZstdCompressor(level=10).copy_stream(src, dst)
         size = path.stat().st_size
-        ours, rows_ours = best_of(datamill_parse, path, args.repeat)
-        anchor, rows_anchor = best_of(pyarrow_read, path, args.repeat)
-    print(f"input: {rows_ours:,} rows, {size / 1e6:.0f} MB (sentences_detailed layout)")
-    print(f"datamill mysql_tsv + typing : {rows_ours / ours:12,.0f} rows/s  {size / ours / 1e6:7.1f} MB/s")
-    print(f"pyarrow.csv plain read      : {rows_anchor / anchor:12,.0f} rows/s  {size / anchor / 1e6:7.1f} MB/s")
-    print(f"ratio datamill / pyarrow.csv: {anchor / ours:.2f}x")
-
+        print(f"input: {args.rows:,} rows, {size / 1e6:.0f} MB TSV, {zst.stat().st_size / 1e6:.0f} MB as .csv.zst "
+              f"(sentences_detailed layout)")
+        for label, source in (("plain TSV", path), (".csv.zst", zst)):
+            ours, rows_ours = best_of(datamill_parse, source, args.repeat)
+            anchor, rows_anchor = best_of(pyarrow_read, source, args.repeat)
+            assert rows_ours == rows_anchor == args.rows, (rows_ours, rows_anchor)
+            print(f"[{label}] datamill mysql_tsv + typing : {rows_ours / ours:12,.0f} rows/s  {size / ours / 1e6:7.1f} MB/s")
+            print(f"[{label}] pyarrow.csv plain read      : {rows_anchor / anchor:12,.0f} rows/s  {size / anchor / 1e6:7.1f} MB/s")
+            print(f"[{label}] datamill speed / pyarrow.csv: {anchor / ours:.2f}x")
 
 if __name__ == "__main__":
     main()

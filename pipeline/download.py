@@ -356,7 +356,13 @@ class Downloader:
         hashes = _Hashes(_algorithms_for(remote))
         offset = self._resume_offset(remote, part, hashes)
         try:
-            with fsspec.open(remote.url, "rb") as src:
+            opened = fsspec.open(remote.url, "rb")
+        except (ImportError, ValueError) as err:
+            scheme = urlparse(remote.url).scheme
+            raise PermanentDownloadError(f"{remote.url}: cannot open {scheme}:// URLs here ({err}); "
+                                         f"install the fsspec backend (e.g. s3fs for s3://)") from err
+        try:
+            with opened as src:
                 size = remote.size if remote.size is not None else _fsspec_size(src)
                 src.seek(offset)
                 self._stream_into(part, offset, iter(lambda: src.read(CHUNK), b""), hashes,
