@@ -28,12 +28,12 @@ from tests.fixtures.tatoeba_upstream import escape
 WORDS = "the a cat dog house runs sees wants I you we they red blue big small \"quoted\" it's".split()
 
 
-def make_tsv(path: Path, rows: int) -> None:
+def make_tsv(path: Path, rows: int, escape_every: int = 1_000_000) -> None:
     rng = random.Random(1)
     with open(path, "w", encoding="utf-8") as out:
         for i in range(1, rows + 1):
             text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 14))).capitalize() + "."
-            if i % 1_000_000 == 0:  # raw escaped tabs are rare upstream (Tatoeba normalizes whitespace)
+            if i % escape_every == 0:  # raw escaped tabs are rare upstream (Tatoeba normalizes whitespace)
                 text += "\twith a tab\\and a backslash"
             lang = None if i % 997 == 0 else rng.choice(["eng", "fra", "deu", "jpn", "spa", "rus"])
             user = None if i % 7 == 0 else f"user{i % 4000}"
@@ -70,10 +70,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--escape-every", type=int, default=1_000_000,
+                        help="one raw escaped tab every N rows (each forces its block onto the careful path)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sentences_detailed.csv"
-        make_tsv(path, args.rows)
+        make_tsv(path, args.rows, args.escape_every)
         zst = path.with_suffix(".csv.zst")
         with open(path, "rb") as src, open(zst, "wb") as dst:
             zstandard.ZstdCompressor(level=10).copy_stream(src, dst)
