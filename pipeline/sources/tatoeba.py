@@ -61,6 +61,8 @@ PAIRS_SCHEMA = pa.schema([
     ("source_username", pa.string()), ("target_username", pa.string()), ("license", pa.string()),
 ])
 _LOOKUP = ["id", "lang", "text", "username"]
+_TARGET_LOOKUP = ["target_id", "target_lang", "target_text", "target_username"]
+_EMPTY_LOOKUP = pa.table({c: pa.array([], t) for c, t in zip(_LOOKUP, [pa.int64()] + [pa.string()] * 3)})
 
 
 def parse_pairs(spec: str) -> list[tuple[str, str]] | None:
@@ -166,16 +168,17 @@ class Tatoeba:
         if part.options["first"]:
             _replay_rejects(cache["rejects"], rejects)
         table = _load_bucket(cache["dir"], part.options["bucket"], rejects)
-        labels = self._link_graph(release)["labels"]
-        ids = table.column("id").to_numpy()
-        table = table.append_column("license", pa.array(np.full(len(ids), ROW_LICENSE, dtype=object), pa.string()))
-        yield table.append_column(SPLIT_COLUMN, pa.array(self._splits(ids, labels), pa.string()))
+        yield self._finish(release, table, "id")
 
-    def _splits(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        keys = ids.copy()
+    def _finish(self, release: Release, table: pa.Table, key: str) -> pa.Table:
+        """Add the licence and the split, hashed from the translation component of ``key``."""
+        ids = table.column(key).to_numpy()
+        labels = self._link_graph(release)["labels"]
+        components = ids.copy()
         known = ids < len(labels)
-        keys[known] = labels[ids[known]]
-        return self.assigner.of_ints(keys)
+        components[known] = labels[ids[known]]
+        table = table.append_column("license", pa.array([ROW_LICENSE] * table.num_rows, pa.string()))
+        return table.append_column(SPLIT_COLUMN, pa.array(self.assigner.of_ints(components), pa.string()))
 
     # -- pairs --------------------------------------------------------------------------
 
@@ -188,83 +191,44 @@ class Tatoeba:
         spill = joined["dir"] / f"src-{bucket:05d}.parquet"
         if not spill.exists():
             return
-        sources = _load_bucket(self._sentence_buckets(release)["dir"], bucket, None).select(_LOOKUP)
-        half = pq.read_table(spill)
-        pairs = half.join(sources.rename_columns([f"source_{c}" if c != "id" else "source_id" for c in _LOOKUP]),
-                          keys="source_id", join_type="left outer")
-        dangling = pc.is_null(pairs.column("source_text"))
-        if pc.any(dangling).as_py():
-            bad = pairs.filter(dangling)
-            rejects.add_many((f"{s}->{t}" for s, t in zip(bad.column("source_id").to_pylist(),
-                                                          bad.column("target_id").to_pylist())),
-                             "dangling_link", (f"source sentence {s} is not in the export"
-                                               for s in bad.column("source_id").to_pylist()))
-            pairs = pairs.filter(pc.invert(dangling))
+        sources = _load_bucket(self._sentence_buckets(release)["dir"], bucket, None)
+        pairs = pq.read_table(spill).join(sources.select(_LOOKUP).rename_columns([f"source_{c}" for c in _LOOKUP]),
+                                          keys="source_id", join_type="left outer")
+        pairs = _drop_pairs(pairs, pc.is_null(pairs.column("source_text")), rejects, "dangling_link",
+                            "the source sentence is not in the export")
         unknown = pc.or_(pc.is_null(pairs.column("source_lang")), pc.is_null(pairs.column("target_lang")))
-        if pc.any(unknown).as_py():
-            bad = pairs.filter(unknown)
-            rejects.add_many((f"{s}->{t}" for s, t in zip(bad.column("source_id").to_pylist(),
-                                                          bad.column("target_id").to_pylist())),
-                             "unknown_language", ("a sentence of this pair has no language"
-                                                  for _ in range(bad.num_rows)))
-            pairs = pairs.filter(pc.invert(unknown))
+        pairs = _drop_pairs(pairs, unknown, rejects, "unknown_language", "a sentence of this pair has no language")
         if self.pairs is not None:
             key = pc.binary_join_element_wise(pairs.column("source_lang"), pairs.column("target_lang"), "-")
             pairs = pairs.filter(pc.is_in(key, pa.array(["-".join(p) for p in self.pairs])))
         pairs = pairs.sort_by([("source_id", "ascending"), ("target_id", "ascending")])
-        labels = self._link_graph(release)["labels"]
-        pairs = pairs.append_column("license", pa.array(np.full(pairs.num_rows, ROW_LICENSE, dtype=object), pa.string()))
-        yield pairs.append_column(SPLIT_COLUMN, pa.array(
-            self._splits(pairs.column("source_id").to_numpy(), labels), pa.string()))
+        yield self._finish(release, pairs, "source_id")
 
     def _pairs_by_source(self, release: Release) -> dict[str, Any]:
         """Hop one of the join: attach the target side, spill rows by source bucket."""
         graph = self._link_graph(release)
         cache = self._sentence_buckets(release)
         key = f"pairs-{graph['key']}-{cache['key']}-{'_'.join('-'.join(p) for p in self.pairs or []) or 'all'}"
+        wanted = None if self.pairs is None else pa.array(sorted({t for _, t in self.pairs}))
 
         def build(out: Path) -> None:
             edges = np.load(graph["dir"] / "pairs.npy")
-            wanted_targets = None if self.pairs is None else pa.array(sorted({t for _, t in self.pairs}))
-            order = np.argsort(edges[:, 1] // self.bucket_ids, kind="stable")
-            edges = edges[order]
+            edges = edges[np.argsort(edges[:, 1] // self.bucket_ids, kind="stable")]
             tgt_buckets = edges[:, 1] // self.bucket_ids
-            writers: dict[int, pq.ParquetWriter] = {}
             rejects = Rejects("links")
-            schema = pa.schema([("source_id", pa.int64()), ("target_id", pa.int64()),
-                                ("target_lang", pa.string()), ("target_text", pa.string()),
-                                ("target_username", pa.string())])
-            try:
+            with _SpillWriters(out, cache["buckets"], self.bucket_ids, rejects) as spill:
                 for bucket in np.unique(tgt_buckets):
                     lo, hi = np.searchsorted(tgt_buckets, [bucket, bucket + 1])
                     links = pa.table({"source_id": edges[lo:hi, 0], "target_id": edges[lo:hi, 1]})
-                    targets = _load_bucket(cache["dir"], int(bucket), None).select(_LOOKUP) if int(bucket) in cache["buckets"] \
-                        else pa.table({c: pa.array([], t) for c, t in zip(_LOOKUP, [pa.int64()] + [pa.string()] * 3)})
-                    half = links.join(targets.rename_columns(["target_id", "target_lang", "target_text", "target_username"]),
+                    targets = _load_bucket(cache["dir"], int(bucket), None) if int(bucket) in cache["buckets"] \
+                        else _EMPTY_LOOKUP
+                    half = links.join(targets.select(_LOOKUP).rename_columns(_TARGET_LOOKUP),
                                       keys="target_id", join_type="left outer")
-                    missing = pc.is_null(half.column("target_text"))
-                    if pc.any(missing).as_py():
-                        bad = half.filter(missing)
-                        s, t = bad.column("source_id").to_pylist(), bad.column("target_id").to_pylist()
-                        rejects.add_many((f"{a}->{b}" for a, b in zip(s, t)), "dangling_link",
-                                         (f"target sentence {b} is not in the export" for b in t))
-                    half = half.filter(pc.invert(missing))
-                    if wanted_targets is not None:
-                        half = half.filter(pc.fill_null(pc.is_in(half.column("target_lang"), wanted_targets), False))
-                    src_buckets = pc.divide(half.column("source_id"), self.bucket_ids).to_numpy()
-                    for sb in np.unique(src_buckets):
-                        rows = half.filter(pa.array(src_buckets == sb))
-                        if int(sb) not in cache["buckets"]:
-                            s, t = rows.column("source_id").to_pylist(), rows.column("target_id").to_pylist()
-                            rejects.add_many((f"{a}->{b}" for a, b in zip(s, t)), "dangling_link",
-                                             (f"source sentence {a} is not in the export" for a in s))
-                            continue
-                        if sb not in writers:
-                            writers[sb] = pq.ParquetWriter(out / f"src-{sb:05d}.parquet", schema)
-                        writers[sb].write_table(rows.select(schema.names).cast(schema))
-            finally:
-                for w in writers.values():
-                    w.close()
+                    half = _drop_pairs(half, pc.is_null(half.column("target_text")), rejects, "dangling_link",
+                                       "the target sentence is not in the export")
+                    if wanted is not None:
+                        half = half.filter(pc.fill_null(pc.is_in(half.column("target_lang"), wanted), False))
+                    spill.write(half)
             pq.write_table(rejects.table(), out / "rejects.parquet")
 
         out = self._cached(release, key, build)
@@ -383,6 +347,46 @@ def _typed_sentences(table: pa.Table, bad: list[mysql_tsv.BadRow]) -> tuple[pa.T
         else:
             out[col] = pa.nulls(n, pa.timestamp("s", tz="UTC"))
     return pa.table(out), rejects
+
+
+class _SpillWriters:
+    """One Parquet file of half-joined pairs per source bucket (links to no bucket are dropped)."""
+
+    SCHEMA = pa.schema([("source_id", pa.int64()), ("target_id", pa.int64()), ("target_lang", pa.string()),
+                        ("target_text", pa.string()), ("target_username", pa.string())])
+
+    def __init__(self, out: Path, buckets: list[int], bucket_ids: int, rejects: Rejects) -> None:
+        self.out, self.buckets, self.bucket_ids, self.rejects = out, set(buckets), bucket_ids, rejects
+        self.writers: dict[int, pq.ParquetWriter] = {}
+
+    def __enter__(self) -> "_SpillWriters":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for writer in self.writers.values():
+            writer.close()
+
+    def write(self, half: pa.Table) -> None:
+        src_buckets = pc.divide(half.column("source_id"), self.bucket_ids).to_numpy()
+        for bucket in map(int, np.unique(src_buckets)):
+            rows = half.filter(pa.array(src_buckets == bucket))
+            if bucket not in self.buckets:
+                _drop_pairs(rows, pa.array(np.ones(rows.num_rows, bool)), self.rejects, "dangling_link",
+                            "the source sentence is not in the export")
+                continue
+            if bucket not in self.writers:
+                self.writers[bucket] = pq.ParquetWriter(self.out / f"src-{bucket:05d}.parquet", self.SCHEMA)
+            self.writers[bucket].write_table(rows.select(self.SCHEMA.names).cast(self.SCHEMA))
+
+
+def _drop_pairs(pairs: pa.Table, mask, rejects: Rejects, reason: str, detail: str) -> pa.Table:
+    """Reject the pairs where ``mask`` holds (keyed ``source->target``) and return the rest."""
+    if not pc.any(mask).as_py():
+        return pairs
+    bad = pairs.filter(mask)
+    keys = (f"{a}->{b}" for a, b in zip(bad.column("source_id").to_pylist(), bad.column("target_id").to_pylist()))
+    rejects.add_many(keys, reason, [detail] * bad.num_rows)
+    return pairs.filter(pc.invert(mask))
 
 
 def _valid_ids(column: pa.ChunkedArray | pa.Array) -> pa.Array:
