@@ -36,7 +36,7 @@ def record_release(release: Release, fetched: list[Fetched], target: str) -> Rel
 
 @task(name="plan-parts")
 def plan_parts(source: str, options: dict[str, Any], dataset: str, release: Release, data_dir: str) -> list[Part]:
-    return stages.plan_parts(_source(source, options), dataset, release, data_dir)[1]
+    return stages.plan_parts(_source(source, options), dataset, release)
 
 
 @task(name="build-part", retries=1, retry_delay_seconds=5)

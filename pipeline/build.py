@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,11 @@ def record_release(release: Release, fetched: list[Fetched], target: Path) -> Re
     return release
 
 
-def load_release(data_dir: Path | str, source: str, version: str | None = None) -> Release:
-    """The downloaded release ``version`` (default: the newest one on disk)."""
+def load_release(data_dir: Path | str, source: str, version: str | None = None, prefix: str = "") -> Release:
+    """The downloaded release ``version`` (default: the newest one on disk whose id starts with ``prefix``)."""
     base = Path(data_dir) / "raw" / source
     if version in (None, "latest"):
-        versions = sorted(p.parent.name for p in base.glob(f"*/{RELEASE_FILE}"))
+        versions = sorted(p.parent.name for p in base.glob(f"{prefix}*/{RELEASE_FILE}"))
         if not versions:
             raise SourceError(f"nothing downloaded for {source} under {base}; run `datamill download {source}` first")
         version = versions[-1]
@@ -72,9 +73,8 @@ def load_release(data_dir: Path | str, source: str, version: str | None = None) 
     return release
 
 
-def plan_parts(source: Source, dataset: str, release: Release, data_dir: Path | str) -> tuple[ShardSet, list[Part]]:
-    shard_set = ShardSet(source.spec(dataset, release, shards_dir(data_dir)))
-    return shard_set, source.parts(dataset, release)
+def plan_parts(source: Source, dataset: str, release: Release) -> list[Part]:
+    return source.parts(dataset, release)
 
 
 def build_part(source: Source, dataset: str, release: Release, data_dir: Path | str, part: Part) -> dict[str, Any]:
@@ -93,21 +93,34 @@ def finalize(source: Source, dataset: str, release: Release, data_dir: Path | st
 def shard(source: Source, data_dir: Path | str, version: str | None = None, *,
           datasets: list[str] | None = None, max_workers: int = 2, progress: bool = True) -> dict[str, dict]:
     """Build every dataset of a downloaded release; finished parts are skipped."""
-    release = load_release(data_dir, source.name, version)
+    release = load_release(data_dir, source.name, source.local_version(version), source.release_prefix)
     manifests = {}
     for dataset in datasets or source.datasets:
         if dataset not in source.datasets:
             raise ShardError(f"{source.name} has datasets {', '.join(source.datasets)}, not {dataset!r}")
-        _, parts = plan_parts(source, dataset, release, data_dir)
-        with tqdm(total=len(parts), desc=f"{source.name}/{dataset}", unit="part", disable=not progress) as bar:
-            def run(part: Part) -> dict[str, Any]:
-                record = build_part(source, dataset, release, data_dir, part)
-                bar.update(1)
-                return record
-            with ThreadPoolExecutor(max(1, max_workers), thread_name_prefix="part") as pool:
-                list(pool.map(run, parts))
+        parts = plan_parts(source, dataset, release)
+        run_parts(source, dataset, release, data_dir, parts, max_workers, progress)
         manifests[dataset] = finalize(source, dataset, release, data_dir, parts)
     return manifests
+
+
+def run_parts(source: Source, dataset: str, release: Release, data_dir: Path | str, parts: list[Part],
+              max_workers: int, progress: bool) -> list[dict[str, Any]]:
+    """Build parts on ``max_workers`` processes (parsing is CPU-bound Python), with a progress bar."""
+    with tqdm(total=len(parts), desc=f"{source.name}/{dataset}", unit="part", disable=not progress) as bar:
+        if max_workers <= 1 or len(parts) <= 1:
+            records = []
+            for part in parts:
+                records.append(build_part(source, dataset, release, data_dir, part))
+                bar.update(1)
+            return records
+        # spawn, not fork: the parent may hold threads (progress bars, Prefect) that fork would copy mid-state.
+        with ProcessPoolExecutor(max_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(build_part, source, dataset, release, data_dir, part) for part in parts]
+            for future in as_completed(futures):
+                future.result()
+                bar.update(1)
+            return [f.result() for f in futures]
 
 
 def build(source: Source, data_dir: Path | str, version: str | None = None, *, max_workers: int = 4,

@@ -19,33 +19,38 @@ from pipeline.splits import parse_splits
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Turn public corpora into verified, versioned Parquet shards.")
 
-SourceArg = Annotated[str, typer.Argument(help="Upstream source: tatoeba.")]
+SourceArg = Annotated[str, typer.Argument(help="Upstream source: tatoeba or wikipedia.")]
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Data root: raw/, work/ and shards/ live here.")]
 Mirror = Annotated[Optional[str], typer.Option(
     "--mirror", help="Replaces the upstream base URL, keeping the upstream's paths below it.")]
 Version = Annotated[Optional[str], typer.Option("--version", help="Release to use (default: latest).")]
-Workers = Annotated[int, typer.Option("--workers", min=1, help="Concurrent downloads / parts.")]
+Workers = Annotated[int, typer.Option("--workers", min=1, help="Concurrent downloads / parts (processes).")]
 Retries = Annotated[int, typer.Option("--retries", min=1, help="Attempts per file for transient failures.")]
-Pairs = Annotated[str, typer.Option("--pairs", help="tatoeba: language pairs like eng-fra,eng-jpn, or all.")]
 Splits = Annotated[str, typer.Option("--splits", help="Split fractions, e.g. train=0.98,validation=0.01,test=0.01.")]
-Compression = Annotated[str, typer.Option("--compression", help="tatoeba: preferred export form, zst or bz2.")]
-BucketIds = Annotated[int, typer.Option("--bucket-ids", min=1, help="tatoeba: sentence ids per part.")]
 ShardMB = Annotated[int, typer.Option("--shard-mb", min=1, help="Target shard size in MB.")]
 Dataset = Annotated[Optional[list[str]], typer.Option("--dataset", help="Only these datasets of the source.")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+Pairs = Annotated[str, typer.Option("--pairs", help="tatoeba: language pairs like eng-fra,eng-jpn, or all.")]
+Compression = Annotated[str, typer.Option("--compression", help="tatoeba: preferred export form, zst or bz2.")]
+BucketIds = Annotated[int, typer.Option("--bucket-ids", min=1, help="tatoeba: sentence ids per part.")]
+Wiki = Annotated[str, typer.Option("--wiki", help="wikipedia: dump name (enwiki, simplewiki, zh_yuewiki...).")]
+Date = Annotated[str, typer.Option("--date", help="wikipedia: dump date YYYYMMDD, or latest.")]
+PagesPerPart = Annotated[int, typer.Option("--pages-per-part", min=100, help="wikipedia: pages per part.")]
+MaxPageMB = Annotated[float, typer.Option("--max-page-mb", min=0.001, help="wikipedia: larger pages are dropped.")]
+KeepMath = Annotated[bool, typer.Option("--keep-math", help="wikipedia: keep <math> as $...$ instead of dropping it.")]
 
-DEFAULTS = {"data_dir": Path("data"), "workers": 4, "retries": 8, "pairs": "all",
-            "splits": "train=0.98,validation=0.01,test=0.01", "compression": "zst",
-            "bucket_ids": 1_000_000, "shard_mb": 256}
+SOURCE_OPTIONS = {"tatoeba": ("pairs", "compression", "bucket_ids"),
+                  "wikipedia": ("wiki", "date", "pages_per_part", "max_page_bytes", "keep_math")}
 
 
-def _source(name: str, data_dir: Path, mirror: str | None, pairs: str, splits: str, compression: str,
-            bucket_ids: int, shard_mb: int):
-    options = {"data_dir": data_dir, "mirror": mirror, "splits": parse_splits(splits),
-               "target_shard_bytes": shard_mb << 20}
-    if name == "tatoeba":
-        options |= {"pairs": pairs, "compression": compression, "bucket_ids": bucket_ids}
-    return get_source(name, **options)
+def _source(name: str, data_dir: Path, mirror: str | None = None, splits: str = "train=0.98,validation=0.01,test=0.01",
+            shard_mb: int = 256, **options):
+    """Build the source with the options that apply to it (the others keep their defaults)."""
+    if "max_page_mb" in options:
+        options["max_page_bytes"] = int(options.pop("max_page_mb") * (1 << 20))
+    wanted = {k: v for k, v in options.items() if k in SOURCE_OPTIONS.get(name, ())}
+    return get_source(name, data_dir=data_dir, mirror=mirror, splits=parse_splits(splits),
+                      target_shard_bytes=shard_mb << 20, **wanted)
 
 
 def _summary(manifests: dict[str, dict], data_dir: Path) -> None:
@@ -57,13 +62,11 @@ def _summary(manifests: dict[str, dict], data_dir: Path) -> None:
 
 
 @app.command()
-def download(source: SourceArg, data_dir: DataDir = DEFAULTS["data_dir"], mirror: Mirror = None,
-             version: Version = None, workers: Workers = DEFAULTS["workers"],
-             retries: Retries = DEFAULTS["retries"], compression: Compression = DEFAULTS["compression"],
-             quiet: Quiet = False) -> None:
+def download(source: SourceArg, data_dir: DataDir = Path("data"), mirror: Mirror = None, version: Version = None,
+             workers: Workers = 4, retries: Retries = 8, compression: Compression = "zst",
+             wiki: Wiki = "simplewiki", date: Date = "latest", quiet: Quiet = False) -> None:
     """Discover the upstream release and fetch its files, resumable and verified."""
-    src = _source(source, data_dir, mirror, DEFAULTS["pairs"], DEFAULTS["splits"], compression,
-                  DEFAULTS["bucket_ids"], DEFAULTS["shard_mb"])
+    src = _source(source, data_dir, mirror, compression=compression, wiki=wiki, date=date)
     release = stages.download(src, data_dir, version, max_workers=workers, progress=not quiet,
                               policy=RetryPolicy(attempts=retries))
     target = stages.raw_dir(data_dir, source, release.version)
@@ -71,25 +74,29 @@ def download(source: SourceArg, data_dir: DataDir = DEFAULTS["data_dir"], mirror
 
 
 @app.command()
-def shard(source: SourceArg, data_dir: DataDir = DEFAULTS["data_dir"], version: Version = None,
-          dataset: Dataset = None, workers: Workers = 2, pairs: Pairs = DEFAULTS["pairs"],
-          splits: Splits = DEFAULTS["splits"], bucket_ids: BucketIds = DEFAULTS["bucket_ids"],
-          shard_mb: ShardMB = DEFAULTS["shard_mb"], quiet: Quiet = False) -> None:
+def shard(source: SourceArg, data_dir: DataDir = Path("data"), version: Version = None, dataset: Dataset = None,
+          workers: Workers = 2, splits: Splits = "train=0.98,validation=0.01,test=0.01", shard_mb: ShardMB = 256,
+          pairs: Pairs = "all", bucket_ids: BucketIds = 1_000_000, wiki: Wiki = "simplewiki", date: Date = "latest",
+          pages_per_part: PagesPerPart = 20_000, max_page_mb: MaxPageMB = 2.0, keep_math: KeepMath = False,
+          quiet: Quiet = False) -> None:
     """Turn a downloaded release into Parquet shards; finished parts are skipped."""
-    src = _source(source, data_dir, None, pairs, splits, DEFAULTS["compression"], bucket_ids, shard_mb)
+    src = _source(source, data_dir, None, splits, shard_mb, pairs=pairs, bucket_ids=bucket_ids, wiki=wiki,
+                  date=date, pages_per_part=pages_per_part, max_page_mb=max_page_mb, keep_math=keep_math)
     manifests = stages.shard(src, data_dir, version, datasets=dataset, max_workers=workers, progress=not quiet)
     _summary(manifests, data_dir)
 
 
 @app.command("build")
-def build_command(source: SourceArg, data_dir: DataDir = DEFAULTS["data_dir"], mirror: Mirror = None,
-                  version: Version = None, dataset: Dataset = None, workers: Workers = DEFAULTS["workers"],
-                  retries: Retries = DEFAULTS["retries"], pairs: Pairs = DEFAULTS["pairs"],
-                  splits: Splits = DEFAULTS["splits"], compression: Compression = DEFAULTS["compression"],
-                  bucket_ids: BucketIds = DEFAULTS["bucket_ids"], shard_mb: ShardMB = DEFAULTS["shard_mb"],
-                  quiet: Quiet = False) -> None:
+def build_command(source: SourceArg, data_dir: DataDir = Path("data"), mirror: Mirror = None,
+                  version: Version = None, dataset: Dataset = None, workers: Workers = 4, retries: Retries = 8,
+                  splits: Splits = "train=0.98,validation=0.01,test=0.01", shard_mb: ShardMB = 256,
+                  pairs: Pairs = "all", compression: Compression = "zst", bucket_ids: BucketIds = 1_000_000,
+                  wiki: Wiki = "simplewiki", date: Date = "latest", pages_per_part: PagesPerPart = 20_000,
+                  max_page_mb: MaxPageMB = 2.0, keep_math: KeepMath = False, quiet: Quiet = False) -> None:
     """Download, then shard."""
-    src = _source(source, data_dir, mirror, pairs, splits, compression, bucket_ids, shard_mb)
+    src = _source(source, data_dir, mirror, splits, shard_mb, pairs=pairs, compression=compression,
+                  bucket_ids=bucket_ids, wiki=wiki, date=date, pages_per_part=pages_per_part,
+                  max_page_mb=max_page_mb, keep_math=keep_math)
     manifests = stages.build(src, data_dir, version, max_workers=workers, progress=not quiet,
                              policy=RetryPolicy(attempts=retries), datasets=dataset)
     _summary(manifests, data_dir)

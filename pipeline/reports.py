@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from pipeline.shards import DatasetSpec, load_manifest, manifest_schema, shard_paths
 from pipeline.storage import write_bytes_atomic
 
-HF_LICENSES = {"tatoeba": "cc-by-2.0"}
+HF_LICENSES = {"tatoeba": "cc-by-2.0", "wikipedia": "cc-by-sa-4.0"}
 
 
 def write_card(spec: DatasetSpec, manifest: dict[str, Any]) -> Path:
@@ -49,6 +49,7 @@ dropped records and the reason for each are in `_rejects/`.
 |---|---|
 {drops}
 
+{_quality(manifest)}
 ## Configuration (hash `{manifest['config_hash']}`)
 
 ```json
@@ -58,6 +59,22 @@ dropped records and the reason for each are in `_rejects/`.
     path = spec.root / "README.md"
     write_bytes_atomic(path, ("\n".join(front) + "\n" + body).encode())
     return path
+
+
+def _quality(manifest: dict[str, Any]) -> str:
+    """Per-shard counters (e.g. pages with markup residue) as rates of the shard's rows."""
+    totals = manifest["totals"].get("stats") or {}
+    if not totals:
+        return ""
+    names = sorted(totals)
+    rows = [f"| all | {manifest['totals']['rows']:,} | " +
+            " | ".join(f"{totals[n]:,} ({totals[n] / max(1, manifest['totals']['rows']):.2%})" for n in names) + " |"]
+    for shard in manifest["shards"]:
+        stats = shard.get("stats", {})
+        rows.append(f"| {shard['file']} | {shard['rows']:,} | " +
+                    " | ".join(f"{stats.get(n, 0):,} ({stats.get(n, 0) / max(1, shard['rows']):.2%})" for n in names) + " |")
+    header = "| shard | rows | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names)
+    return "## Quality\n\n" + header + "\n" + "\n".join(rows) + "\n"
 
 
 def describe(root: Path | str, sample: int = 3) -> str:
@@ -71,6 +88,8 @@ def describe(root: Path | str, sample: int = 3) -> str:
     lines += [f"  {name}: {s['rows']:,} rows in {s['shards']} shards" for name, s in manifest["splits"].items()]
     lines += ["", f"dropped: {manifest['totals']['dropped']:,}"]
     lines += [f"  {reason}: {n:,}" for reason, n in manifest["totals"]["drops"].items()]
+    for name, n in (manifest["totals"].get("stats") or {}).items():
+        lines.append(f"{name}: {n:,} of {manifest['totals']['rows']:,} rows ({n / max(1, manifest['totals']['rows']):.2%})")
     paths = shard_paths(root)
     if paths and sample:
         lines += ["", f"sample rows ({paths[0].relative_to(root)}):"]

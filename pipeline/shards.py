@@ -66,6 +66,8 @@ class DatasetSpec:
     target_shard_bytes: int = 256 << 20
     row_group_bytes: int = 96 << 20
     uncompressed_columns: tuple[str, ...] = ()
+    # Per-shard counters a source wants in the manifest (e.g. pages with markup residue).
+    stats: Callable[[pa.Table], dict[str, int]] | None = field(default=None, compare=False)
 
     @property
     def config_hash(self) -> str:
@@ -132,10 +134,13 @@ class ShardWriter:
         self._writer: pq.ParquetWriter | None = None
         self._tmp: Path | None = None
         self._rows_in_file = 0
+        self._stats: Counter[str] = Counter()
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
+        if self.spec.stats is not None:
+            self._stats.update(self.spec.stats(table))
         self._pending.append(table)
         self._pending_bytes += table.nbytes
         if self._pending_bytes >= self.spec.row_group_bytes:
@@ -181,8 +186,10 @@ class ShardWriter:
             "file": str(final.relative_to(self.spec.root)), "split": self.split,
             "rows": self._rows_in_file, "bytes": final.stat().st_size,
             "sha256": hash_file(final), "part": self.part_id,
+            **({"stats": dict(sorted(self._stats.items()))} if self.spec.stats is not None else {}),
         })
         self._writer, self._tmp, self._rows_in_file = None, None, 0
+        self._stats = Counter()
         self._seq += 1
 
 
@@ -293,6 +300,9 @@ class ShardSet:
         drops: Counter[str] = Counter()
         for r in records:
             drops.update(r["drops"])
+        stats: Counter[str] = Counter()
+        for s in shards:
+            stats.update(s.get("stats", {}))
         splits: dict[str, dict[str, int]] = {}
         for s in shards:
             entry = splits.setdefault(s["split"], {"rows": 0, "bytes": 0, "shards": 0})
@@ -310,7 +320,7 @@ class ShardSet:
                       for r in sorted(records, key=lambda r: r["part"])},
             "totals": {"rows": sum(s["rows"] for s in shards), "bytes": sum(s["bytes"] for s in shards),
                        "shards": len(shards), "dropped": sum(drops.values()),
-                       "drops": dict(sorted(drops.items()))},
+                       "drops": dict(sorted(drops.items())), "stats": dict(sorted(stats.items()))},
             "complete": True,
         }
 

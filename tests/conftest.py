@@ -21,6 +21,7 @@ import pytest
 
 from pipeline.localserver import LocalServer, RangeRequestHandler
 from tests.fixtures.tatoeba_upstream import write_upstream
+from tests.fixtures.wikipedia_upstream import write_dump
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -138,6 +139,17 @@ def upstream(tmp_path_factory) -> Path:
     """The fixture tree: a Tatoeba export set plus binary blobs for download tests."""
     root = tmp_path_factory.mktemp("upstream")
     write_upstream(root / "tatoeba", groups=60)
+    wikimedia = root / "wikimedia"
+    write_dump(wikimedia, "simplewiki", "20261101")
+    write_dump(wikimedia, "simplewiki", "20261120", status="in-progress")
+    write_dump(wikimedia, "dewiki", "20261101", version=0.10, siteinfo=False, jobs=("articlesdump",))
+    write_dump(wikimedia, "frwiki", "20261101", hashes=False)
+    write_dump(wikimedia, "itwiki", "20261101", status="failed")
+    write_dump(wikimedia, "enwiki", "20261101")
+    corrupt = wikimedia / "enwiki/20261101/enwiki-20261101-pages-articles-multistream.xml.bz2"
+    data = bytearray(corrupt.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    corrupt.write_bytes(bytes(data))
     blobs = root / "blobs"
     blobs.mkdir()
     rng = random.Random(11)

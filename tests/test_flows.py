@@ -23,3 +23,13 @@ def test_tatoeba_flow_builds_the_same_shards_as_the_library(prefect_harness, ser
         assert [(s["file"], s["rows"], s["sha256"]) for s in a["shards"]] == \
             [(s["file"], s["rows"], s["sha256"]) for s in b["shards"]]
         assert a["config_hash"] == b["config_hash"]
+
+
+def test_wikipedia_flow(prefect_harness, server, tmp_path):
+    from flows.wikipedia import wikipedia_flow
+
+    summary = wikipedia_flow(wiki="simplewiki", date="latest", data_dir=str(tmp_path), pages_per_part=200,
+                             mirror=server.url + "wikimedia/", max_page_mb=0.1)
+    assert summary["articles"]["version"] == "simplewiki-20261101"
+    assert summary["articles"]["totals"]["rows"] == 43
+    assert summary["articles"]["totals"]["drops"] == {"empty": 1, "namespace": 2, "redirect": 1, "too_large": 1}

@@ -37,6 +37,10 @@ class Source(Protocol):
     name: str
     license: str
     datasets: tuple[str, ...]
+    release_prefix: str  # downloaded releases of this configuration start with it (e.g. "simplewiki-")
+
+    def local_version(self, version: str | None) -> str | None:
+        """The on-disk release id for a user-given version (None: the newest downloaded)."""
 
     def discover(self, downloader: Downloader, version: str | None = None) -> Release:
         """Ask upstream what exists and return the release with published sizes/checksums."""

@@ -82,6 +82,7 @@ class Tatoeba:
     name = "tatoeba"
     license = LICENSE
     datasets = ("sentences", "pairs")
+    release_prefix = ""
 
     def __init__(self, data_dir: Path | str = "data", mirror: str | None = None, pairs: str = "all",
                  splits: dict[str, float] | None = None, compression: str = "zst",
@@ -126,6 +127,9 @@ class Tatoeba:
                 except PermanentDownloadError:
                     tried.append(url)
         raise SourceError("no Tatoeba export found; tried: " + ", ".join(tried))
+
+    def local_version(self, version: str | None) -> str | None:
+        return None if version in (None, "latest") else version
 
     # -- datasets and parts -------------------------------------------------------------
 
@@ -309,7 +313,7 @@ class Tatoeba:
     def _release(self, version: str) -> Release:
         from pipeline.build import load_release
 
-        return load_release(self.data_dir, self.name, version)
+        return load_release(self.data_dir, self.name, version, self.release_prefix)
 
 
 # -- helpers -------------------------------------------------------------------------------

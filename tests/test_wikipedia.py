@@ -1,0 +1,139 @@
+"""Wikipedia end to end against the local server: dumpstatus, jobs, verification, parts, cleaning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline import build
+from pipeline.download import RetryPolicy
+from pipeline.errors import ChecksumMismatch, ConfigError, UpstreamNotReady
+from pipeline.shards import load_manifest, read_split
+from pipeline.sources.wikipedia import Wikipedia, site_url
+from tests.fixtures.wikipedia_upstream import build_pages
+
+FAST = RetryPolicy(attempts=2, base=0.01, cap=0.02)
+
+
+@pytest.fixture(scope="module")
+def expected():
+    return build_pages(40, seed=5, ugly=True)[1]
+
+
+def make(server, data: Path, **kw) -> Wikipedia:
+    return Wikipedia(data_dir=data, mirror=server.url + "wikimedia/", max_page_bytes=100_000, **kw)
+
+
+def articles(data: Path, version: str) -> Path:
+    return data / "shards" / "wikipedia" / version / "articles"
+
+
+@pytest.fixture(scope="module")
+def built(server, tmp_path_factory) -> Path:
+    data = tmp_path_factory.mktemp("wiki")
+    build.build(make(server, data, pages_per_part=200), data, progress=False, policy=FAST, max_workers=2)
+    return data
+
+
+def test_latest_skips_unfinished_runs_and_uses_the_multistream_job(built):
+    release = build.load_release(built, "wikipedia", prefix="simplewiki-")
+    assert release.version == "simplewiki-20261101"
+    assert release.meta["job"] == "articlesmultistreamdump"
+    assert all(f.checksum.startswith("sha1:") for f in release.files)
+
+
+def test_articles_are_clean_and_complete(built, expected):
+    rows = {r["id"]: r for r in read_split(articles(built, "simplewiki-20261101")).to_pylist()}
+    assert set(rows) == set(expected.articles)
+    for page_id, phrases in expected.must_keep.items():
+        for phrase in phrases:
+            assert phrase in rows[page_id]["text"], (page_id, phrase)
+    for row in rows.values():
+        for junk in expected.must_drop:
+            assert junk not in row["text"], (row["title"], junk)
+    star = next(r for r in rows.values() if r["title"].startswith("Star Wars:"))
+    assert star["url"] == "https://simple.wikipedia.org/wiki/Star_Wars:_Episode_IV_%E2%80%93_A_New_Hope"
+    assert rows[10]["revision_id"] == 1010 and rows[10]["license"] == "CC BY-SA 4.0"
+    assert rows[10]["dump_date"] == "20261101" and rows[10]["wiki"] == "simplewiki"
+
+
+def test_drops_and_residue_are_in_the_manifest(built, expected):
+    manifest = load_manifest(articles(built, "simplewiki-20261101"))
+    assert manifest["totals"]["drops"] == expected.drops
+    assert all("residue_pages" in s["stats"] for s in manifest["shards"])
+    assert manifest["totals"]["stats"]["residue_pages"] == 0
+    assert len(manifest["parts"]) == 3, "50 pages at 10 per stream, 2 streams per part"
+    rejects = pq.read_table(articles(built, "simplewiki-20261101") / "_rejects" / "part-f000-r00002.parquet")
+    assert "redirect" in rejects.column("reason").to_pylist()
+    assert "residue" in (articles(built, "simplewiki-20261101") / "README.md").read_text()
+
+
+def test_single_stream_dump_without_siteinfo_schema_010(server, tmp_path, expected, built):
+    build.build(make(server, tmp_path, wiki="dewiki", date="20261101"), tmp_path, progress=False, policy=FAST)
+    release = build.load_release(tmp_path, "wikipedia", prefix="dewiki-")
+    assert release.meta["job"] == "articlesdump"
+    rows = read_split(articles(tmp_path, "dewiki-20261101")).to_pylist()
+    assert {r["id"] for r in rows} == set(expected.articles)
+    assert rows[0]["url"].startswith("https://de.wikipedia.org/wiki/")
+    multistream = read_split(articles(built, "simplewiki-20261101"), columns=["id", "text"]).sort_by("id")
+    single = read_split(articles(tmp_path, "dewiki-20261101"), columns=["id", "text"]).sort_by("id")
+    assert single.equals(multistream), "both readers must give the same text"
+
+
+def test_mirror_without_hashes_falls_back_to_sha1sums(server, tmp_path):
+    release = build.discover(make(server, tmp_path, wiki="frwiki", date="20261101"), policy=FAST)
+    assert all(f.checksum and f.checksum.startswith("sha1:") for f in release.files)
+
+
+def test_unfinished_job_is_refused(server, tmp_path):
+    with pytest.raises(UpstreamNotReady, match="in-progress"):
+        build.discover(make(server, tmp_path, date="20261120"), policy=FAST)
+    with pytest.raises(UpstreamNotReady, match="failed"):
+        build.discover(make(server, tmp_path, wiki="itwiki", date="20261101"), policy=FAST)
+
+
+def test_checksum_mismatch_stops_before_sharding(server, tmp_path):
+    with pytest.raises(ChecksumMismatch, match="sha1 mismatch"):
+        build.build(make(server, tmp_path, wiki="enwiki", date="20261101"), tmp_path, progress=False, policy=FAST)
+    run = tmp_path / "raw" / "wikipedia" / "enwiki-20261101"
+    assert (run / "enwiki-20261101-pages-articles-multistream.xml.bz2.bad").exists()
+    assert not (run / "enwiki-20261101-pages-articles-multistream.xml.bz2").exists()
+    assert not (tmp_path / "shards").exists()
+
+
+def test_bad_options_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="--wiki"):
+        Wikipedia(data_dir=tmp_path, wiki="en.wikipedia")
+    with pytest.raises(ConfigError, match="--date"):
+        Wikipedia(data_dir=tmp_path, date="2026-11-01")
+
+
+def test_site_urls():
+    assert site_url("zh_yuewiki") == "https://zh-yue.wikipedia.org"
+    assert site_url("enwiktionary") == "https://en.wiktionary.org"
+
+
+def test_residue_stats_count_pages_with_markup():
+    import pyarrow as pa
+
+    from pipeline.sources.wikipedia import residue_stats
+
+    table = pa.table({"text": ["clean text", "left {{over", "a [[link", "fine", "x '''bold"]})
+    assert residue_stats(table) == {"residue_pages": 3}
+
+
+def test_cli_builds_a_wiki_by_name_and_date(server, tmp_path):
+    from tests.test_cli import datamill
+
+    got = datamill("build", "wikipedia", "--wiki", "dewiki", "--date", "20261101", "--data-dir", str(tmp_path),
+                   "--mirror", server.url + "wikimedia/", "--max-page-mb", "0.1", "--quiet")
+    assert got.returncode == 0, got.stderr
+    assert "wikipedia/articles dewiki-20261101: 43 rows" in got.stdout
+    got = datamill("shard", "wikipedia", "--wiki", "dewiki", "--data-dir", str(tmp_path), "--max-page-mb", "0.1",
+                   "--quiet")
+    assert got.returncode == 0 and "43 rows" in got.stdout, got.stderr
+    got = datamill("download", "wikipedia", "--wiki", "itwiki", "--date", "20261101", "--data-dir", str(tmp_path),
+                   "--mirror", server.url + "wikimedia/")
+    assert got.returncode == 1 and "failed" in got.stderr and "not done" in got.stderr
