@@ -21,15 +21,21 @@ def main() -> None:
     parser.add_argument("--data-dir", default="data", help="where raw files and shards go")
     args = parser.parse_args()
     from flows.tatoeba import tatoeba_flow
+    from flows.wikipedia import wikipedia_flow
 
     started = time.time()
     with serving(SAMPLES) as server:
         print(f"serving the sample upstream {SAMPLES} at {server.url}", flush=True)
-        summary = tatoeba_flow(data_dir=args.data_dir, mirror=server.url + "tatoeba/", bucket_ids=500)
-    print("\n=== datamill demo: Tatoeba ===")
-    for dataset, info in summary.items():
-        root = Path(args.data_dir) / "shards" / "tatoeba" / info["version"] / dataset
-        print(f"\n{describe(root, sample=2)}\n  -> {root.resolve()}")
+        built = {
+            "tatoeba": tatoeba_flow(data_dir=args.data_dir, mirror=server.url + "tatoeba/", bucket_ids=500),
+            "wikipedia": wikipedia_flow(wiki="simplewiki", date="latest", data_dir=args.data_dir,
+                                        mirror=server.url + "wikimedia/", pages_per_part=100),
+        }
+    for source, summary in built.items():
+        print(f"\n=== datamill demo: {source} ===")
+        for dataset, info in summary.items():
+            root = Path(args.data_dir) / "shards" / source / info["version"] / dataset
+            print(f"\n{describe(root, sample=2)}\n  -> {root.resolve()}")
     print(f"\ndone in {time.time() - started:.1f}s")
 
 
