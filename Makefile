@@ -28,11 +28,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -c constraints.txt -e ".[test,bench]"
 	$(BIN)/python -m bench.tatoeba_parse
+	$(BIN)/python -m bench.wikipedia_clean
 
 # Refresh the pinned constraints after changing dependencies in pyproject.toml.
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra test --universal --python-version 3.11 --no-header -o constraints.txt
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra bench --universal --python-version 3.11 --no-header -o constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache

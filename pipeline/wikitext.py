@@ -38,6 +38,10 @@ FIRST_PARAM = {"abbr", "abbrlink", "tooltip", "ill", "interlanguage link", "inte
 SYMBOLS = {"ndash": "–", "mdash": "—", "snd": " – ", "spaced ndash": " – ", "spnd": " – ", "spaced en dash": " – ",
            "!": "|", "=": "=", "'": "'", "''": "\"", "·": " · ", "dot": " · ", "•": " • ", "bull": " • ",
            "nbsp": " ", "sp": " ", "-": "", "thin space": " ", "en dash": "–", "em dash": "—", "pi": "π"}
+CURRENCIES = {"usd": "US$", "gbp": "£", "eur": "€", "aud": "A$", "cad": "C$", "inr": "₹", "jpy": "¥",
+              "us$": "US$", "£": "£", "€": "€", "a$": "A$", "c$": "C$", "₹": "₹", "¥": "¥"}
+RENDERED = (set(SYMBOLS) | DATE_TEMPLATES | WRAPPERS | FIRST_PARAM | set(CURRENCIES)
+            | {"convert", "cvt", "nihongo", "frac", "circa", "c.", "as of", "val"})
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 _REF = re.compile(r"<ref(?:\s[^>/]*)?/>|<ref(?:\s[^>]*)?>.*?(?:</ref\s*>|\Z)", re.S | re.I)
 _MAGIC = re.compile(r"__[A-Z]+__")
@@ -47,6 +51,16 @@ _SPACES = re.compile(r"[ \t\u00a0]+")
 _SPACE_BEFORE_PUNCT = re.compile(r" +([,.;:!?)\]])")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _LANGUAGE_PREFIX = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$")
+_MATH = re.compile(r"<math(?:\s[^>]*)?>.*?(?:</math\s*>|\Z)", re.S | re.I)
+_BRACES = re.compile(r"\{\{|\}\}")
+_ITALIC_POSSESSIVE = re.compile(r"''([^'\n]+)'''(?=s\b)")  # ''Title'''s → Title's
+_STYLE = re.compile(r"'{2,5}")
+_SIMPLE_LINK = re.compile(r"\[\[([^\[\]|\n]*)(?:\|([^\[\]]*))?\]\]")
+
+
+def renders(name: str) -> bool:
+    """Whether a template (by normalized name) is rendered into text rather than dropped."""
+    return name in RENDERED or name.startswith("lang-") or name.startswith("formatnum:")
 
 
 @dataclass
@@ -75,18 +89,27 @@ class CleanOptions:
 def clean(wikitext: str, site: Siteinfo, options: CleanOptions = CleanOptions()) -> str:
     """Render one page's wikitext to plain text."""
     renderer = _Renderer(site, options)
-    text = renderer.render(mwparserfromhell.parse(_prestrip(wikitext)))
-    return _tidy(text)
+    text = _prestrip(wikitext, options)
+    if not options.keep_math:
+        # Layout templates and plain links are settled by linear scans: most of a page's nodes never
+        # reach the (Python-side, costly) tree builder.
+        text = _drop_layout_templates(text)
+        text = _SIMPLE_LINK.sub(lambda m: renderer.link_text(m.group(1), m.group(2)), text)
+        text = _SIMPLE_LINK.sub(lambda m: renderer.link_text(m.group(1), m.group(2)), text)  # links in captions
+        text = _strip_style(text)
+    return _tidy(renderer.render(mwparserfromhell.parse(text)))
 
 
 def has_residue(text: str) -> bool:
     return any(marker in text for marker in RESIDUE_MARKERS)
 
 
-def _prestrip(text: str) -> str:
-    """Drop comments, references and {| tables |} before parsing: never text, and costly to parse."""
+def _prestrip(text: str, options: CleanOptions) -> str:
+    """Drop comments, references, math and {| tables |} before parsing: never text, and costly to parse."""
     text = _COMMENT.sub("", text)
     text = _REF.sub("", text)
+    if not options.keep_math:
+        text = _MATH.sub("", text)
     if "{|" not in text:
         return text
     kept, depth = [], 0
@@ -100,6 +123,40 @@ def _prestrip(text: str) -> str:
         if depth == 0:
             kept.append(line)
     return "\n".join(kept)
+
+
+def _drop_layout_templates(text: str) -> str:
+    """Cut every top-level {{template}} that is not rendered (infoboxes, citations, navboxes...)."""
+    if "{{" not in text:
+        return text
+    pieces, kept_from, depth, start = [], 0, 0, 0
+    for match in _BRACES.finditer(text):
+        if match.group() == "{{":
+            if depth == 0:
+                start = match.start()
+            depth += 1
+        elif depth:
+            depth -= 1
+            if depth == 0 and not renders(_name_at(text, start + 2)):
+                pieces.append(text[kept_from:start])
+                kept_from = match.end()
+    pieces.append(text[kept_from:])
+    return "".join(pieces)
+
+
+def _strip_style(text: str) -> str:
+    """Bold/italic apostrophes go; a run of four keeps one literal apostrophe, as MediaWiki renders it."""
+    text = _ITALIC_POSSESSIVE.sub(r"\1'", text)
+    return _STYLE.sub(lambda m: "'" if len(m.group()) == 4 else "", text)
+
+
+def _name_at(text: str, at: int) -> str:
+    end = len(text)
+    for stop in ("|", "}}", "{{", "\n"):
+        found = text.find(stop, at, end)
+        if found >= 0:
+            end = found
+    return text[at:end].strip().replace("_", " ").lower()
 
 
 def _tidy(text: str) -> str:
@@ -149,18 +206,24 @@ class _Renderer:
         return ""
 
     def link(self, link: Wikilink) -> str:
-        title = str(link.title).strip()
+        return self.link_text(str(link.title), None if link.text is None else self.render(link.text))
+
+    def link_text(self, title: str, text: str | None) -> str:
+        """What a [[title|text]] link shows: nothing for files, categories and interlanguage links."""
+        title = title.strip()
         visible_colon = title.startswith(":")
-        prefix, sep, rest = title.lstrip(":").partition(":")
+        prefix, sep, _ = title.lstrip(":").partition(":")
         prefix = prefix.strip().lower()
         if sep and not visible_colon:
             if prefix in self.drop_prefixes:
                 return ""
             if prefix not in self.namespaces and _LANGUAGE_PREFIX.match(prefix):
                 return ""  # an interlanguage link
-        if link.text is not None:
-            return self.render(link.text)
+        if text is not None and text.strip():
+            return text
         shown = title.lstrip(":")
+        if text is not None:  # the pipe trick: [[Foo (bar)|]] shows "Foo"
+            return re.sub(r"\s*\([^)]*\)$", "", shown.split(":", 1)[-1])
         return shown.split("#", 1)[0] if not shown.startswith("#") else shown[1:]
 
     def tag(self, tag: Tag) -> str:
@@ -205,9 +268,8 @@ class _Renderer:
             return "c. " + positional[0] if positional else "c."
         if name == "as of":
             return "As of " + " ".join(positional[:3])
-        if name in ("us$", "usd", "£", "gbp", "€", "eur", "a$", "aud", "c$", "cad", "₹", "inr", "¥", "jpy"):
-            symbol = {"usd": "US$", "gbp": "£", "eur": "€", "aud": "A$", "cad": "C$", "inr": "₹", "jpy": "¥"}
-            return symbol.get(name, template.name.strip()) + (positional[0] if positional else "")
+        if name in CURRENCIES:
+            return CURRENCIES[name] + (positional[0] if positional else "")
         if name == "val":
             return _val(positional, named)
         return ""

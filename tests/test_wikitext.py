@@ -12,6 +12,9 @@ SITE = Siteinfo("https://de.wikipedia.org", {-2: "Medium", 0: "", 6: "Datei", 14
 @pytest.mark.parametrize("wikitext, expected", [
     ("An [[apple]] and a [[Pear tree|pear]].", "An apple and a pear."),
     ("'''Bold''' and ''italic'' text.", "Bold and italic text."),
+    ("''Titanic'''s success and '''''both''''' and ''''four''''.", "Titanic's success and both and 'four'."),
+    ("[[Foo (band)|]] and [[Bar#Section|bar]] and [[#Local]]", "Foo and bar and Local"),
+    ("[[File:X.jpg|thumb|A [[link]] in a caption]]After", "After"),
     ("It is {{convert|5|km|mi}} long.", "It is 5 km long."),
     ("From {{convert|3|-|4|m|ft}} deep.", "From 3–4 m deep."),
     ("About {{formatnum:1234567}} people.", "About 1,234,567 people."),
