@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, task, unmapped
+from prefect.task_runners import ProcessPoolTaskRunner
 from prefect.logging import get_run_logger
 
 from pipeline import build as stages
@@ -54,8 +55,8 @@ def finalize(source: str, options: dict[str, Any], dataset: str, release: Releas
             "splits": manifest["splits"]}
 
 
-@flow(name="source-build")
-def source_build(source: str, data_dir: str = "data", options: dict[str, Any] | None = None,
+@flow(name="source-build", task_runner=ProcessPoolTaskRunner(max_workers=2))
+def _source_build(source: str, data_dir: str = "data", options: dict[str, Any] | None = None,
                  version: str | None = None, attempts: int = 8) -> dict[str, Any]:
     """Build every dataset of one source; the flow body only wires tasks together."""
     options = {"data_dir": data_dir, **(options or {})}
@@ -72,3 +73,10 @@ def source_build(source: str, data_dir: str = "data", options: dict[str, Any] | 
     get_run_logger().info("built %s %s: %s", source, release.version,
                           {d: s["totals"]["rows"] for d, s in summaries.items()})
     return summaries
+
+
+def source_build(source: str, data_dir: str = "data", options: dict[str, Any] | None = None,
+                 version: str | None = None, attempts: int = 8, workers: int = 2) -> dict[str, Any]:
+    """Run the shared flow with parts on ``workers`` processes (parsing is CPU-bound Python)."""
+    runner = ProcessPoolTaskRunner(max_workers=max(1, workers))
+    return _source_build.with_options(task_runner=runner)(source, data_dir, options, version, attempts)
