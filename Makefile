@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/uv pip install --python $(BIN)/python --quiet -c constraints.txt -e ".[test,bench]"
 	$(BIN)/python -m bench.tatoeba_parse
 	$(BIN)/python -m bench.wikipedia_clean
+	$(BIN)/python -m bench.image_process
 
 # Refresh the pinned constraints after changing dependencies in pyproject.toml.
 lock: $(STAMP)

@@ -10,7 +10,7 @@ from prefect.task_runners import ProcessPoolTaskRunner
 from prefect.logging import get_run_logger
 
 from pipeline import build as stages
-from pipeline.download import Downloader, Fetched, RemoteFile, RetryPolicy
+from pipeline.download import Fetched, RemoteFile, RetryPolicy
 from pipeline.shards import Part
 from pipeline.sources import get_source
 from pipeline.sources.base import Release
@@ -26,12 +26,15 @@ def discover(source: str, options: dict[str, Any], version: str | None) -> Relea
 
 
 @task(name="download", retries=1, retry_delay_seconds=30)
-def download_file(target: str, remote: RemoteFile, attempts: int) -> Fetched:
-    return Downloader(target, progress=False, policy=RetryPolicy(attempts=attempts)).fetch(remote)
+def download_file(source: str, options: dict[str, Any], target: str, remote: RemoteFile, attempts: int) -> Fetched:
+    return stages.downloader(_source(source, options), target, progress=False,
+                             policy=RetryPolicy(attempts=attempts)).fetch(remote)
 
 
 @task(name="record-release")
-def record_release(release: Release, fetched: list[Fetched], target: str) -> Release:
+def record_release(source: str, options: dict[str, Any], release: Release, fetched: list[Fetched],
+                   target: str) -> Release:
+    stages.fetch_extra(_source(source, options), release, Path(target))
     return stages.record_release(release, fetched, Path(target))
 
 
@@ -62,8 +65,9 @@ def _source_build(source: str, data_dir: str = "data", options: dict[str, Any] |
     options = {"data_dir": data_dir, **(options or {})}
     release = discover(source, options, version)
     target = str(stages.raw_dir(data_dir, source, release.version))
-    fetched = download_file.map(unmapped(target), list(release.files), unmapped(attempts))
-    release = record_release(release, fetched.result(), target)
+    fetched = download_file.map(unmapped(source), unmapped(options), unmapped(target), list(release.files),
+                                unmapped(attempts))
+    release = record_release(source, options, release, fetched.result(), target)
     summaries = {}
     for dataset in _source(source, options).datasets:
         parts = plan_parts(source, options, dataset, release, data_dir)

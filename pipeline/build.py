@@ -35,8 +35,14 @@ def shards_dir(data_dir: Path | str) -> Path:
     return Path(data_dir) / "shards"
 
 
+def downloader(source: Source, target: Path | str, **kwargs) -> Downloader:
+    """A Downloader carrying the source's request headers (credentials stay in memory, never logged)."""
+    headers = source.request_headers() if hasattr(source, "request_headers") else {}
+    return Downloader(target, headers=headers, **kwargs)
+
+
 def discover(source: Source, version: str | None = None, policy: RetryPolicy | None = None) -> Release:
-    return source.discover(Downloader(".", policy=policy, progress=False), version)
+    return source.discover(downloader(source, ".", policy=policy, progress=False), version)
 
 
 def download(source: Source, data_dir: Path | str, version: str | None = None, *, max_workers: int = 4,
@@ -44,8 +50,15 @@ def download(source: Source, data_dir: Path | str, version: str | None = None, *
     """Discover the release and fetch its files, verified; records the release for ``shard``."""
     release = discover(source, version, policy)
     target = raw_dir(data_dir, source.name, release.version)
-    fetched = Downloader(target, max_workers=max_workers, policy=policy, progress=progress).fetch_all(release.files)
+    fetched = downloader(source, target, max_workers=max_workers, policy=policy, progress=progress).fetch_all(release.files)
+    fetch_extra(source, release, target)
     return record_release(release, fetched, target)
+
+
+def fetch_extra(source: Source, release: Release, target: Path) -> None:
+    """Sources whose upstream is not a list of files (a Hub repository) fetch the rest here."""
+    if hasattr(source, "fetch_extra"):
+        source.fetch_extra(release, target)
 
 
 def record_release(release: Release, fetched: list[Fetched], target: Path) -> Release:
@@ -86,6 +99,8 @@ def finalize(source: Source, dataset: str, release: Release, data_dir: Path | st
              parts: list[Part]) -> dict[str, Any]:
     shard_set = ShardSet(source.spec(dataset, release, shards_dir(data_dir)))
     manifest = shard_set.finalize(parts)
+    if hasattr(source, "write_extras"):
+        source.write_extras(dataset, release, shard_set.root)
     write_card(shard_set.spec, manifest)
     return manifest
 

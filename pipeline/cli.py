@@ -19,7 +19,7 @@ from pipeline.splits import parse_splits
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Turn public corpora into verified, versioned Parquet shards.")
 
-SourceArg = Annotated[str, typer.Argument(help="Upstream source: tatoeba or wikipedia.")]
+SourceArg = Annotated[str, typer.Argument(help="Upstream source: tatoeba, wikipedia or imagenet.")]
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Data root: raw/, work/ and shards/ live here.")]
 Mirror = Annotated[Optional[str], typer.Option(
     "--mirror", help="Replaces the upstream base URL, keeping the upstream's paths below it.")]
@@ -39,8 +39,20 @@ PagesPerPart = Annotated[int, typer.Option("--pages-per-part", min=100, help="wi
 MaxPageMB = Annotated[float, typer.Option("--max-page-mb", min=0.001, help="wikipedia: larger pages are dropped.")]
 KeepMath = Annotated[bool, typer.Option("--keep-math", help="wikipedia: keep <math> as $...$ instead of dropping it.")]
 
+ManualDir = Annotated[Optional[str], typer.Option("--manual-dir", help="imagenet: folder with the files you downloaded.")]
+CredentialsFile = Annotated[Optional[str], typer.Option(
+    "--credentials-file", help="imagenet: file holding user:password or a token for --mirror.")]
+HF = Annotated[bool, typer.Option("--hf", help="imagenet: fetch ILSVRC/imagenet-1k from the Hub with HF_TOKEN.")]
+Size = Annotated[int, typer.Option("--size", min=0, help="imagenet: shorter side in pixels; 0 keeps originals.")]
+Quality = Annotated[int, typer.Option("--quality", min=1, max=100, help="imagenet: JPEG quality of re-encoded images.")]
+Holdout = Annotated[float, typer.Option("--holdout", min=0.0, max=0.5, help="imagenet: fraction of train held out by content hash.")]
+OfficialChecksums = Annotated[bool, typer.Option(
+    "--official-checksums/--no-official-checksums", help="imagenet --mirror: verify the published md5 and sizes.")]
+
 SOURCE_OPTIONS = {"tatoeba": ("pairs", "compression", "bucket_ids"),
-                  "wikipedia": ("wiki", "date", "pages_per_part", "max_page_bytes", "keep_math")}
+                  "wikipedia": ("wiki", "date", "pages_per_part", "max_page_bytes", "keep_math"),
+                  "imagenet": ("manual_dir", "credentials_file", "hf", "size", "quality", "holdout",
+                               "official_checksums")}
 
 
 def _source(name: str, data_dir: Path, mirror: str | None = None, splits: str = "train=0.98,validation=0.01,test=0.01",
@@ -64,9 +76,12 @@ def _summary(manifests: dict[str, dict], data_dir: Path) -> None:
 @app.command()
 def download(source: SourceArg, data_dir: DataDir = Path("data"), mirror: Mirror = None, version: Version = None,
              workers: Workers = 4, retries: Retries = 8, compression: Compression = "zst",
-             wiki: Wiki = "simplewiki", date: Date = "latest", quiet: Quiet = False) -> None:
+             wiki: Wiki = "simplewiki", date: Date = "latest", manual_dir: ManualDir = None,
+             credentials_file: CredentialsFile = None, hf: HF = False,
+             official_checksums: OfficialChecksums = True, quiet: Quiet = False) -> None:
     """Discover the upstream release and fetch its files, resumable and verified."""
-    src = _source(source, data_dir, mirror, compression=compression, wiki=wiki, date=date)
+    src = _source(source, data_dir, mirror, compression=compression, wiki=wiki, date=date, manual_dir=manual_dir,
+                  credentials_file=credentials_file, hf=hf, official_checksums=official_checksums)
     release = stages.download(src, data_dir, version, max_workers=workers, progress=not quiet,
                               policy=RetryPolicy(attempts=retries))
     target = stages.raw_dir(data_dir, source, release.version)
@@ -78,10 +93,11 @@ def shard(source: SourceArg, data_dir: DataDir = Path("data"), version: Version 
           workers: Workers = 2, splits: Splits = "train=0.98,validation=0.01,test=0.01", shard_mb: ShardMB = 256,
           pairs: Pairs = "all", bucket_ids: BucketIds = 1_000_000, wiki: Wiki = "simplewiki", date: Date = "latest",
           pages_per_part: PagesPerPart = 20_000, max_page_mb: MaxPageMB = 2.0, keep_math: KeepMath = False,
-          quiet: Quiet = False) -> None:
+          size: Size = 256, quality: Quality = 90, holdout: Holdout = 0.0, quiet: Quiet = False) -> None:
     """Turn a downloaded release into Parquet shards; finished parts are skipped."""
     src = _source(source, data_dir, None, splits, shard_mb, pairs=pairs, bucket_ids=bucket_ids, wiki=wiki,
-                  date=date, pages_per_part=pages_per_part, max_page_mb=max_page_mb, keep_math=keep_math)
+                  date=date, pages_per_part=pages_per_part, max_page_mb=max_page_mb, keep_math=keep_math,
+                  size=size, quality=quality, holdout=holdout)
     manifests = stages.shard(src, data_dir, version, datasets=dataset, max_workers=workers, progress=not quiet)
     _summary(manifests, data_dir)
 
@@ -92,11 +108,16 @@ def build_command(source: SourceArg, data_dir: DataDir = Path("data"), mirror: M
                   splits: Splits = "train=0.98,validation=0.01,test=0.01", shard_mb: ShardMB = 256,
                   pairs: Pairs = "all", compression: Compression = "zst", bucket_ids: BucketIds = 1_000_000,
                   wiki: Wiki = "simplewiki", date: Date = "latest", pages_per_part: PagesPerPart = 20_000,
-                  max_page_mb: MaxPageMB = 2.0, keep_math: KeepMath = False, quiet: Quiet = False) -> None:
+                  max_page_mb: MaxPageMB = 2.0, keep_math: KeepMath = False, manual_dir: ManualDir = None,
+                  credentials_file: CredentialsFile = None, hf: HF = False,
+                  official_checksums: OfficialChecksums = True, size: Size = 256, quality: Quality = 90,
+                  holdout: Holdout = 0.0, quiet: Quiet = False) -> None:
     """Download, then shard."""
     src = _source(source, data_dir, mirror, splits, shard_mb, pairs=pairs, compression=compression,
                   bucket_ids=bucket_ids, wiki=wiki, date=date, pages_per_part=pages_per_part,
-                  max_page_mb=max_page_mb, keep_math=keep_math)
+                  max_page_mb=max_page_mb, keep_math=keep_math, manual_dir=manual_dir,
+                  credentials_file=credentials_file, hf=hf, official_checksums=official_checksums,
+                  size=size, quality=quality, holdout=holdout)
     manifests = stages.build(src, data_dir, version, max_workers=workers, progress=not quiet,
                              policy=RetryPolicy(attempts=retries), datasets=dataset)
     _summary(manifests, data_dir)

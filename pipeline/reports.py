@@ -77,6 +77,17 @@ def _quality(manifest: dict[str, Any]) -> str:
     return "## Quality\n\n" + header + "\n" + "\n".join(rows) + "\n"
 
 
+def _short(value: Any) -> Any:
+    """A sample value fit for a terminal: long text cut, bytes shown by size."""
+    if isinstance(value, dict):
+        return {k: _short(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return f"<{len(value):,} bytes>"
+    if isinstance(value, str) and len(value) > 80:
+        return value[:80] + "…"
+    return value
+
+
 def describe(root: Path | str, sample: int = 3) -> str:
     """Schema, counts per split, drops by reason and a few rows of a finished dataset."""
     manifest = load_manifest(root)
@@ -95,6 +106,5 @@ def describe(root: Path | str, sample: int = 3) -> str:
         lines += ["", f"sample rows ({paths[0].relative_to(root)}):"]
         first = pq.ParquetFile(paths[0]).read_row_group(0).slice(0, sample)
         for row in first.to_pylist():
-            shown = {k: (v[:80] + "…" if isinstance(v, str) and len(v) > 80 else v) for k, v in row.items()}
-            lines.append(f"  {shown}")
+            lines.append(f"  {_short(row)}")
     return "\n".join(lines)

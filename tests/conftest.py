@@ -21,6 +21,7 @@ import pytest
 
 from pipeline.localserver import LocalServer, RangeRequestHandler
 from tests.fixtures.tatoeba_upstream import write_upstream
+from tests.fixtures.imagenet_upstream import write_official
 from tests.fixtures.wikipedia_upstream import write_dump
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -70,6 +71,8 @@ class FaultHandler(RangeRequestHandler):
             return super().serve_file(head, honour_range=False)
         if kind == "changing":
             return self._changing(hit, head)
+        if kind == "auth" and self.headers.get("Authorization") != "Bearer s3cret-t0ken":
+            return self._status(401)
         return super().serve_file(head)
 
     def _status(self, code: int, headers: dict[str, str] | None = None) -> None:
@@ -150,6 +153,7 @@ def upstream(tmp_path_factory) -> Path:
     data = bytearray(corrupt.read_bytes())
     data[len(data) // 2] ^= 0xFF
     corrupt.write_bytes(bytes(data))
+    write_official(root / "imagenet")
     blobs = root / "blobs"
     blobs.mkdir()
     rng = random.Random(11)

@@ -33,3 +33,11 @@ def test_wikipedia_flow(prefect_harness, server, tmp_path):
     assert summary["articles"]["version"] == "simplewiki-20261101"
     assert summary["articles"]["totals"]["rows"] == 43
     assert summary["articles"]["totals"]["drops"] == {"empty": 1, "namespace": 2, "redirect": 1, "too_large": 1}
+
+
+def test_imagenet_flow(prefect_harness, upstream, tmp_path):
+    from flows.imagenet import imagenet_flow
+
+    summary = imagenet_flow(data_dir=str(tmp_path), manual_dir=str(upstream / "imagenet"), size=32)
+    totals = summary["classification"]["totals"]
+    assert totals["rows"] == 27 + 12 and totals["drops"] == {"not_a_file": 1, "truncated": 1, "unsafe_path": 1}

@@ -8,10 +8,11 @@ from pipeline.sources.base import Source
 
 def get_source(name: str, **options) -> Source:
     """The source called ``name``, configured with its options (``mirror``, ...)."""
+    from pipeline.sources.imagenet import ImageNet
     from pipeline.sources.tatoeba import Tatoeba
     from pipeline.sources.wikipedia import Wikipedia
 
-    sources = {"tatoeba": Tatoeba, "wikipedia": Wikipedia}
+    sources = {"tatoeba": Tatoeba, "wikipedia": Wikipedia, "imagenet": ImageNet}
     if name not in sources:
         raise ConfigError(f"unknown source {name!r}; choose from: {', '.join(sorted(sources))}")
     return sources[name](**options)
