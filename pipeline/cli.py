@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -123,6 +124,63 @@ def build_command(source: SourceArg, data_dir: DataDir = Path("data"), mirror: M
     _summary(manifests, data_dir)
 
 
+TEXT_COLUMNS = {("wikipedia", "articles"): ["text"], ("tatoeba", "pairs"): ["source_text", "target_text"],
+                ("tatoeba", "sentences"): ["text"]}
+
+
+@app.command()
+def features(dataset_dir: Annotated[str, typer.Argument(help="A dataset directory or fsspec URL.")],
+             vocab: Annotated[int, typer.Option("--vocab", min=100, help="Vocabulary size.")] = 8000,
+             columns: Annotated[Optional[list[str]], typer.Option("--columns", help="Text columns to learn from.")] = None,
+             sample_mb: Annotated[int, typer.Option("--sample-mb", min=1, help="Text to learn from, at most.")] = 200
+             ) -> None:
+    """Train the subword tokenizer of a text dataset and save it beside its shards."""
+    from pipeline.features.stream import list_shards
+    from pipeline.features.text import train_tokenizer
+
+    _, manifest = list_shards(dataset_dir, "train")
+    wanted = columns or TEXT_COLUMNS.get((manifest["source"], manifest["dataset"]))
+    if not wanted:
+        raise ConfigError(f"--columns: say which text columns of {dataset_dir} to learn from")
+    path = train_tokenizer(dataset_dir, wanted, vocab, sample_bytes=sample_mb << 20)
+    typer.echo(f"tokenizer ({vocab} tokens, from {', '.join(wanted)}) saved to {path}")
+
+
+@app.command()
+def stream(dataset_dir: Annotated[str, typer.Argument(help="A dataset directory or fsspec URL.")],
+           split: Annotated[str, typer.Option("--split")] = "train",
+           feature: Annotated[str, typer.Option("--feature", help="auto, columns, lm, pairs or images.")] = "auto",
+           take: Annotated[int, typer.Option("--take", min=0, help="Show this many decoded examples.")] = 5,
+           bench: Annotated[bool, typer.Option("--bench", help="Read the whole split and print examples/s.")] = False,
+           batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
+           seq_len: Annotated[int, typer.Option("--seq-len", min=2)] = 128,
+           image_size: Annotated[int, typer.Option("--image-size", min=8)] = 224,
+           seed: Annotated[int, typer.Option("--seed")] = 0) -> None:
+    """Show decoded examples of a dataset's tf.data stream, or measure its speed."""
+    import time
+
+    from pipeline.features.catalog import describer, feature_for
+    from pipeline.features.stream import Stream
+
+    chosen, _ = feature_for(dataset_dir, split, feature, seq_len=seq_len, image_size=image_size,
+                            train=split == "train")
+    ds = Stream(dataset_dir, chosen, split=split, batch_size=batch_size, seed=seed).dataset()
+    if bench:
+        started, examples = time.perf_counter(), 0
+        for batch in ds:
+            examples += int(next(iter(batch.values())).shape[0])
+        seconds = time.perf_counter() - started
+        typer.echo(f"{examples:,} examples in {seconds:.2f} s: {examples / seconds:,.0f} examples/s")
+        return
+    show, shown = describer(chosen), 0
+    for batch in ds:
+        for i in range(int(next(iter(batch.values())).shape[0])):
+            if shown >= take:
+                return
+            typer.echo(show({k: v.numpy() for k, v in batch.items()}, i))
+            shown += 1
+
+
 @app.command()
 def inspect(dataset_dir: Annotated[Path, typer.Argument(help="A dataset directory (holds _manifest.json).")],
             rows: Annotated[int, typer.Option("--rows", min=0, help="Sample rows to show.")] = 3) -> None:
@@ -139,6 +197,8 @@ def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks."
 
 def main() -> None:
     """Entry point: errors become one line on stderr and a non-zero exit (``--debug`` for tracebacks)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     debug = "--debug" in sys.argv
     try:
         app(standalone_mode=False)

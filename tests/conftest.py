@@ -192,3 +192,25 @@ def prefect_harness(tmp_path_factory) -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def shards(upstream, server, tmp_path_factory) -> dict[str, Path]:
+    """Every source built once from the fixture upstreams, with small shards (several files per split)."""
+    from pipeline import build
+    from pipeline.sources.imagenet import ImageNet
+    from pipeline.sources.tatoeba import Tatoeba
+    from pipeline.sources.wikipedia import Wikipedia
+
+    data = tmp_path_factory.mktemp("shards")
+    small = {"target_shard_bytes": 8_000, "splits": {"train": 0.8, "validation": 0.1, "test": 0.1}}
+    build.build(Tatoeba(data_dir=data, mirror=server.url + "tatoeba/", bucket_ids=40, **small), data,
+                progress=False, max_workers=1)
+    build.build(Wikipedia(data_dir=data, mirror=server.url + "wikimedia/", wiki="simplewiki", date="20261101",
+                          max_page_bytes=100_000, **small), data, progress=False, max_workers=1)
+    build.build(ImageNet(data_dir=data, manual_dir=str(upstream / "imagenet"), size=40), data, progress=False,
+                max_workers=1)
+    root = data / "shards"
+    return {"sentences": root / "tatoeba/2026-11-21/sentences", "pairs": root / "tatoeba/2026-11-21/pairs",
+            "articles": root / "wikipedia/simplewiki-20261101/articles",
+            "images": root / "imagenet/ILSVRC2012/classification"}

@@ -1,0 +1,204 @@
+"""The stream: determinism, worker sharding without overlap or gap, exact resume, every feature, S3."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from pipeline.errors import ConfigError, ShardError
+from pipeline.features import Columns
+from pipeline.features.image import ImageClassification
+from pipeline.features.stream import Stream, list_shards, mix
+from pipeline.features.text import BOS, EOS, PackedText, TranslationPairs, load_tokenizer, train_tokenizer
+
+
+def ids_feature(root) -> Columns:
+    return Columns.from_manifest(list_shards(str(root), "train")[1], ["id"])
+
+
+def id_batches(stream: Stream) -> list[list[int]]:
+    return [b["id"].tolist() for b in stream.batches()]
+
+
+def make(root, **kw) -> Stream:
+    options = {"batch_size": 8, "window_batches": 3, "cycle": 2, "read_rows": 5, "seed": 3,
+               "feature": ids_feature(root)} | kw
+    return Stream(str(root), **options)
+
+
+def test_several_files_per_split(shards):
+    assert len(list_shards(str(shards["sentences"]), "train")[0]) >= 4
+
+
+def test_same_seed_same_order_and_every_row_once(shards):
+    first, again = id_batches(make(shards["sentences"])), id_batches(make(shards["sentences"]))
+    assert first == again
+    flat = [i for b in first for i in b]
+    rows = list_shards(str(shards["sentences"]), "train")[1]["splits"]["train"]["rows"]
+    assert len(flat) == len(set(flat)) == rows - rows % 8, "every row once (only the last partial batch dropped)"
+    assert id_batches(make(shards["sentences"], seed=4)) != first
+    everything = Columns(["id"], {"id": "int64"}, drop_remainder=False)
+    shuffled = [i for b in make(shards["sentences"], feature=everything).batches() for i in b["id"].tolist()]
+    unshuffled = [i for b in make(shards["sentences"], feature=everything, shuffle=False, cycle=1).batches()
+                  for i in b["id"].tolist()]
+    assert unshuffled != shuffled and sorted(unshuffled) == sorted(shuffled) and len(shuffled) == rows
+    assert unshuffled == sorted(unshuffled), "no shuffle, one file at a time: the shards' own order"
+
+
+def test_epochs_reshuffle(shards):
+    everything = Columns(["id"], {"id": "int64"}, drop_remainder=False)
+    batches = id_batches(make(shards["sentences"], epochs=2, feature=everything))
+    half = len(batches) // 2
+    assert sorted(sum(batches[:half], [])) == sorted(sum(batches[half:], []))
+    assert batches[:half] != batches[half:]
+
+
+@pytest.mark.parametrize("workers", [2, 3, 9])
+def test_workers_neither_overlap_nor_leave_gaps(shards, workers):
+    files = len(list_shards(str(shards["sentences"]), "train")[0])
+    seen = []
+    for worker in range(workers):
+        stream = make(shards["sentences"], num_workers=workers, worker=worker, batch_size=1)
+        assert stream.row_stride == (1 if files >= workers else workers)
+        seen += [i for b in id_batches(stream) for i in b]
+    assert len(seen) == len(set(seen)) == list_shards(str(shards["sentences"]), "train")[1]["splits"]["train"]["rows"]
+
+
+@pytest.mark.parametrize("stop", [1, 3, 4, 7, 20])
+def test_resume_neither_repeats_nor_skips(shards, stop):
+    reference = id_batches(make(shards["sentences"], epochs=2))
+    stream = make(shards["sentences"], epochs=2)
+    it = stream.batches()
+    before = [next(it)["id"].tolist() for _ in range(stop)]
+    position = stream.position(stop)
+    resumed = id_batches(make(shards["sentences"], epochs=2, start=position))
+    assert before + resumed == reference
+    again = make(shards["sentences"], epochs=2, start=position)
+    it = again.batches()
+    [next(it) for _ in range(2)]
+    assert id_batches(make(shards["sentences"], epochs=2, start=again.position(2))) == resumed[2:]
+
+
+def test_resume_with_row_sharded_workers(shards):
+    options = {"num_workers": 9, "worker": 4, "batch_size": 2}
+    reference = id_batches(make(shards["sentences"], **options))
+    stream = make(shards["sentences"], **options)
+    it = stream.batches()
+    before = [next(it)["id"].tolist() for _ in range(5)]
+    assert before + id_batches(make(shards["sentences"], start=stream.position(5), **options)) == reference
+
+
+def test_tf_dataset_and_input_context(shards):
+    import tensorflow as tf
+
+    context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1)
+    stream = Stream.for_input_context(context, root=str(shards["sentences"]), feature=ids_feature(shards["sentences"]),
+                                      batch_size=4)
+    batches = list(stream.dataset().as_numpy_iterator())
+    assert batches and all(b["id"].shape == (4,) for b in batches)
+    assert [b["id"].tolist() for b in batches] == id_batches(Stream.for_input_context(
+        context, root=str(shards["sentences"]), feature=ids_feature(shards["sentences"]), batch_size=4))
+
+
+@pytest.fixture(scope="module")
+def tokenizer(shards):
+    return load_tokenizer(train_tokenizer(str(shards["articles"]), ["text"], vocab_size=300))
+
+
+def test_tokenizer_is_versioned_with_the_data(shards, tokenizer):
+    from pipeline.features.text import find_tokenizer
+
+    path = find_tokenizer(str(shards["articles"]))
+    manifest = list_shards(str(shards["articles"]), "train")[1]
+    assert manifest["config_hash"] in path and manifest["version"] in path and "_features" in path
+    assert tokenizer.get_vocab_size() <= 300 and tokenizer.token_to_id("[EOS]") == EOS
+
+
+def test_packed_language_modelling(shards, tokenizer):
+    stream = Stream(str(shards["articles"]), PackedText(tokenizer, seq_len=16), batch_size=4, window_batches=4)
+    batches = list(stream.batches())
+    assert batches and all(b["inputs"].shape == (4, 16) for b in batches)
+    first = batches[0]
+    assert np.array_equal(first["inputs"][:, 1:], first["targets"][:, :-1]), "targets are inputs shifted by one"
+    assert (np.concatenate([b["inputs"] for b in batches]) == EOS).any(), "documents are joined by [EOS]"
+
+
+def test_translation_pairs(shards):
+    tok = load_tokenizer(train_tokenizer(str(shards["pairs"]), ["source_text", "target_text"], vocab_size=200))
+    stream = Stream(str(shards["pairs"]), TranslationPairs(tok, max_len=24), batch_size=8, window_batches=2)
+    batch = next(stream.batches())
+    assert batch["encoder_inputs"].shape == batch["decoder_inputs"].shape == batch["targets"].shape == (8, 24)
+    assert (batch["decoder_inputs"][:, 0] == BOS).all()
+    lengths = (batch["targets"] != 0).sum(axis=1)
+    assert all(batch["targets"][i, lengths[i] - 1] == EOS for i in range(8))
+    assert np.array_equal(batch["decoder_inputs"][:, 1:][batch["targets"][:, :-1] != EOS],
+                          batch["targets"][:, :-1][batch["targets"][:, :-1] != EOS])
+    short = Stream(str(shards["pairs"]), TranslationPairs(tok, max_len=3), batch_size=1)
+    assert sum(1 for _ in short.batches()) < sum(1 for _ in stream.batches()) * 8, "over-long pairs are left out"
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_images_decode_augment_and_normalize(shards, train):
+    split = "train" if train else "validation"
+    stream = Stream(str(shards["images"]), ImageClassification(32, train=train), split=split, batch_size=4,
+                    window_batches=2, cycle=4, read_rows=2)
+    batches = list(stream.dataset().as_numpy_iterator())
+    assert batches and all(b["image"].shape == (4, 32, 32, 3) and b["image"].dtype == np.float32 for b in batches)
+    pixels = np.concatenate([b["image"] for b in batches])
+    assert -2.2 < pixels.min() < 0 < pixels.max() < 2.7, "ImageNet mean/std normalization"
+    labels = np.concatenate([b["label"] for b in batches])
+    assert set(labels) == {0, 1, 2, 3}
+    again = list(Stream(str(shards["images"]), ImageClassification(32, train=train), split=split, batch_size=4,
+                        window_batches=2, cycle=4, read_rows=2).dataset().as_numpy_iterator())
+    assert all(np.array_equal(a["image"], b["image"]) for a, b in zip(batches, again)), "augmentation is seeded"
+
+
+def test_mixing_streams_by_weight(shards):
+    streams = [Stream(str(shards[name]), Columns(["text"], {"text": "string"}), batch_size=1, epochs=None)
+               for name in ("articles", "sentences")]
+    drawn = [b["text"][0].decode() for b in mix(streams, [0.8, 0.2], seed=1).take(300).as_numpy_iterator()]
+    from_articles = sum(len(t) > 200 for t in drawn)
+    assert 180 < from_articles < 280
+
+
+def test_bad_inputs_are_clear(shards, tmp_path):
+    with pytest.raises(ShardError, match="no _manifest.json"):
+        Stream(str(tmp_path), Columns(["id"], {"id": "int64"}))
+    with pytest.raises(ShardError, match="has no shards"):
+        Stream(str(shards["sentences"]), Columns(["id"], {"id": "int64"}), split="nope")
+    with pytest.raises(ConfigError):
+        make(shards["sentences"], num_workers=2, worker=2)
+
+
+def test_s3_through_a_local_s3_server(shards, monkeypatch):
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}.items():
+            monkeypatch.setenv(key, value)
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket="datamill")
+        root = shards["sentences"]
+        for path in root.rglob("*"):
+            if path.is_file():
+                s3.upload_file(str(path), "datamill", f"tatoeba/sentences/{path.relative_to(root)}")
+        import fsspec
+
+        fsspec.config.conf.setdefault("s3", {})["client_kwargs"] = {"endpoint_url": endpoint}
+        try:
+            remote = Stream("s3://datamill/tatoeba/sentences", ids_feature(root), batch_size=8, window_batches=3,
+                            cycle=2, read_rows=5, seed=3)
+            assert id_batches(remote) == id_batches(make(root))
+        finally:
+            fsspec.config.conf["s3"].pop("client_kwargs", None)
+    finally:
+        server.stop()
+        os.environ.pop("AWS_ENDPOINT_URL", None)
