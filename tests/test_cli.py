@@ -44,3 +44,19 @@ def test_errors_are_one_line_and_non_zero(tmp_path):
     assert got.returncode != 0 and "unknown source 'nosuch'" in got.stderr and "Traceback" not in got.stderr
     got = datamill("--debug", "shard", "tatoeba", "--data-dir", str(tmp_path))
     assert got.returncode != 0 and "Traceback" in got.stderr
+
+
+def test_features_and_stream_commands(shards):
+    got = datamill("features", str(shards["articles"]), "--vocab", "300")
+    assert got.returncode == 0, got.stderr
+    assert "_features/tokenizer-bpe300-" in got.stdout
+    got = datamill("stream", str(shards["articles"]), "--take", "2", "--seq-len", "12", "--batch-size", "2")
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.count("inputs: ") == 2
+    got = datamill("stream", str(shards["images"]), "--split", "validation", "--take", "1", "--image-size", "24",
+                   "--batch-size", "4")
+    assert got.returncode == 0 and "image (24, 24, 3)" in got.stdout, got.stderr
+    got = datamill("stream", str(shards["sentences"]), "--bench", "--batch-size", "8")
+    assert got.returncode == 0 and "examples/s" in got.stdout, got.stderr
+    got = datamill("stream", str(shards["pairs"]), "--take", "1")
+    assert got.returncode == 1 and "datamill features" in got.stderr, "a missing tokenizer says how to make one"

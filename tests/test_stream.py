@@ -202,3 +202,15 @@ def test_s3_through_a_local_s3_server(shards, monkeypatch):
     finally:
         server.stop()
         os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def test_bytes_travel_as_one_buffer_and_offsets():
+    import pyarrow as pa
+
+    from pipeline.features import pack_bytes, unpack_bytes
+
+    values = pa.chunked_array([["ab", None, "", "ünï"], ["x"]]).cast(pa.string())
+    for column in (values, values.combine_chunks().slice(1, 3), pa.array([b"\x00\xff", b"z"])):
+        buffer, offsets = pack_bytes(column)
+        expected = [(v.encode() if isinstance(v, str) else v) or b"" for v in column.to_pylist()]
+        assert unpack_bytes(buffer, offsets).numpy().tolist() == expected

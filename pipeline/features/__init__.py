@@ -26,6 +26,34 @@ class Feature(Protocol):
         """A tf.data stage after the generator (identity for most features)."""
 
 
+def is_bytes(data_type: pa.DataType) -> bool:
+    return (pa.types.is_string(data_type) or pa.types.is_large_string(data_type) or pa.types.is_binary(data_type)
+            or pa.types.is_large_binary(data_type))
+
+
+def pack_bytes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string/binary column as (one bytes buffer, int64 offsets): two copies in C, no Python per value.
+
+    Handing tf.data one buffer and its offsets is far cheaper than a NumPy object array of
+    values; ``unpack_bytes`` cuts the values back out in the graph.
+    """
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        array = array.cast(pa.large_binary() if pa.types.is_large_string(array.type) else pa.binary())
+    _, offset_buffer, data = array.buffers()
+    width = np.int64 if pa.types.is_large_binary(array.type) else np.int32
+    offsets = np.frombuffer(offset_buffer, dtype=width)[array.offset: array.offset + len(array) + 1].astype(np.int64)
+    buffer = b"" if data is None else data.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+    return np.array(buffer, dtype=object), offsets - offsets[0]
+
+
+def unpack_bytes(buffer, offsets):
+    """The graph side of ``pack_bytes``: a string tensor of the values."""
+    import tensorflow as tf
+
+    return tf.strings.substr(buffer, offsets[:-1], offsets[1:] - offsets[:-1])
+
+
 def to_numpy(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Numbers as NumPy numbers; strings and bytes as an object array of bytes (tf.string)."""
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
@@ -58,17 +86,40 @@ class Columns:
                              not pa.types.is_timestamp(f.type)]
         return cls(wanted, {name: str(schema.field(name).type) for name in wanted})
 
+    KINDS = {"int64": "int64", "int32": "int32", "int16": "int16", "double": "float64", "float": "float32",
+             "bool": "bool"}
+
     def batches(self, window, batch_size, rng):
-        yield from fixed_batches({c: to_numpy(window.column(c)) for c in self.columns}, batch_size,
-                                 self.drop_remainder)
+        rows = window.num_rows
+        stop = rows - rows % batch_size if self.drop_remainder else rows
+        for start in range(0, stop, batch_size):
+            part = window.slice(start, batch_size)
+            batch = {}
+            for c in self.columns:
+                if self.types[c] in self.KINDS:
+                    batch[c] = part.column(c).to_numpy()
+                else:
+                    batch[c + "/buffer"], batch[c + "/offsets"] = pack_bytes(part.column(c))
+            yield batch
 
     def signature(self, batch_size):
         import tensorflow as tf
 
         dim = batch_size if self.drop_remainder else None
-        kinds = {"int64": tf.int64, "int32": tf.int32, "int16": tf.int16, "double": tf.float64, "float": tf.float32,
-                 "bool": tf.bool}
-        return {c: tf.TensorSpec((dim,), kinds.get(self.types[c], tf.string)) for c in self.columns}
+        spec = {}
+        for c in self.columns:
+            if self.types[c] in self.KINDS:
+                spec[c] = tf.TensorSpec((dim,), getattr(tf, self.KINDS[self.types[c]]))
+            else:
+                spec[c + "/buffer"] = tf.TensorSpec((), tf.string)
+                spec[c + "/offsets"] = tf.TensorSpec((None if dim is None else dim + 1,), tf.int64)
+        return spec
 
     def graph(self, ds, batch_size):
-        return ds
+        import tensorflow as tf
+
+        @tf.autograph.experimental.do_not_convert  # plain TF ops: AutoGraph's conversion only costs start-up
+        def unpack(batch):
+            return {c: (batch[c] if c in batch else unpack_bytes(batch[c + "/buffer"], batch[c + "/offsets"]))
+                    for c in self.columns}
+        return ds.map(unpack, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 
-from pipeline.features import fixed_batches, to_numpy
+from pipeline.features import pack_bytes, unpack_bytes
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -28,21 +28,29 @@ class ImageClassification:
         images = window.column(self.image_column)
         if pa.types.is_struct(images.type):
             images = images.combine_chunks().field("bytes")
-        arrays = {"image": to_numpy(images), "label": window.column(self.label_column).to_numpy().astype(np.int64),
-                  "seed": rng.integers(0, 2**31 - 1, size=window.num_rows, dtype=np.int64)}
-        yield from fixed_batches(arrays, batch_size)
+        labels = window.column(self.label_column).to_numpy().astype(np.int64)
+        seeds = rng.integers(0, 2**31 - 1, size=window.num_rows, dtype=np.int64)
+        for start in range(0, window.num_rows - window.num_rows % batch_size, batch_size):
+            buffer, offsets = pack_bytes(images.slice(start, batch_size))
+            yield {"image/buffer": buffer, "image/offsets": offsets, "label": labels[start: start + batch_size],
+                   "seed": seeds[start: start + batch_size]}
 
     def signature(self, batch_size: int) -> dict:
         import tensorflow as tf
 
-        return {"image": tf.TensorSpec((batch_size,), tf.string), "label": tf.TensorSpec((batch_size,), tf.int64),
-                "seed": tf.TensorSpec((batch_size,), tf.int64)}
+        return {"image/buffer": tf.TensorSpec((), tf.string), "image/offsets": tf.TensorSpec((batch_size + 1,), tf.int64),
+                "label": tf.TensorSpec((batch_size,), tf.int64), "seed": tf.TensorSpec((batch_size,), tf.int64)}
 
     def graph(self, ds, batch_size: int):
         import tensorflow as tf
 
         prepare = self._train_example if self.train else self._eval_example
-        return (ds.unbatch()
+
+        @tf.autograph.experimental.do_not_convert  # plain TF ops: AutoGraph's conversion only costs start-up
+        def unpack(batch):
+            return {"image": unpack_bytes(batch["image/buffer"], batch["image/offsets"]), "label": batch["label"],
+                    "seed": batch["seed"]}
+        return (ds.map(unpack).unbatch()
                 .map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
                 .batch(batch_size, drop_remainder=True))
 
