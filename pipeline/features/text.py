@@ -81,6 +81,14 @@ def load_tokenizer(path: str):
         return Tokenizer.from_str(handle.read())
 
 
+def ensure_tokenizer(root: str, columns: list[str], vocab_size: int) -> str:
+    """The tokenizer of this data version, trained now if there is none yet."""
+    try:
+        return find_tokenizer(root, vocab_size)
+    except ShardError:
+        return train_tokenizer(root, columns, vocab_size)
+
+
 def find_tokenizer(root: str, vocab_size: int | None = None) -> str:
     """The tokenizer trained on this exact version and config of the dataset."""
     from pipeline.features.stream import list_shards
@@ -165,3 +173,47 @@ class TranslationPairs:
 
 def decode(tokenizer, ids) -> str:
     return tokenizer.decode([int(i) for i in ids if int(i) not in (PAD, BOS, EOS)])
+
+
+class LabelledText:
+    """Classification of short texts (e.g. language identification): padded ids and a label index."""
+
+    def __init__(self, tokenizer, labels: list[str], max_len: int = 48, text: str = "text", label: str = "lang") -> None:
+        self.tokenizer, self.labels, self.max_len = tokenizer, labels, max_len
+        self.index = {name: i for i, name in enumerate(labels)}
+        self.columns = [text, label]
+
+    def batches(self, window: pa.Table, batch_size: int, rng) -> Iterator[dict[str, np.ndarray]]:
+        labels = window.column(self.columns[1]).to_pylist()
+        keep = [i for i, name in enumerate(labels) if name in self.index]
+        texts = window.column(self.columns[0]).take(pa.array(keep, pa.int64())).to_pylist()
+        tokens = np.zeros((len(keep), self.max_len), np.int32)
+        for row, encoding in enumerate(self.tokenizer.encode_batch([t or "" for t in texts], add_special_tokens=False)):
+            ids = encoding.ids[: self.max_len]
+            tokens[row, : len(ids)] = ids
+        label = np.array([self.index[labels[i]] for i in keep], np.int64)
+        yield from fixed_batches({"tokens": tokens, "label": label}, batch_size)
+
+    def signature(self, batch_size: int) -> dict:
+        import tensorflow as tf
+
+        return {"tokens": tf.TensorSpec((batch_size, self.max_len), tf.int32),
+                "label": tf.TensorSpec((batch_size,), tf.int64)}
+
+    def graph(self, ds, batch_size: int):
+        return ds
+
+
+def label_values(root: str, column: str, split: str = "train", min_count: int = 1) -> list[str]:
+    """The distinct values of a label column (sorted), counted over the split; rare ones left out."""
+    from collections import Counter
+
+    from pipeline.features.stream import list_shards
+
+    shards, _ = list_shards(root, split)
+    fs = fsspec.core.url_to_fs(str(root))[0]
+    counts: Counter[str] = Counter()
+    for shard in shards:
+        with fs.open(fsspec.core.url_to_fs(shard.url)[1], "rb") as handle:
+            counts.update(v for v in pq.read_table(handle, columns=[column]).column(column).to_pylist() if v)
+    return sorted(name for name, n in counts.items() if n >= min_count)
