@@ -181,6 +181,59 @@ def stream(dataset_dir: Annotated[str, typer.Argument(help="A dataset directory 
             shown += 1
 
 
+@app.command("train")
+def train_command(
+        model: Annotated[str, typer.Argument(help="image_classifier, language_model, translator or language_id.")],
+        data: Annotated[str, typer.Option("--data", help="The dataset directory (or URL) to train on.")],
+        steps: Annotated[int, typer.Option("--steps", min=1)] = 1000,
+        run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Default: runs/<model>.")] = None,
+        resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint.")] = False,
+        batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
+        optimizer: Annotated[str, typer.Option("--optimizer", help="adam, sgd or adagrad.")] = "adam",
+        learning_rate: Annotated[float, typer.Option("--learning-rate")] = 1e-3,
+        schedule: Annotated[str, typer.Option("--schedule", help="cosine or constant.")] = "cosine",
+        checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 100,
+        eval_every: Annotated[int, typer.Option("--eval-every", min=1)] = 200,
+        strategy: Annotated[str, typer.Option("--strategy", help="default, mirrored or multiworker.")] = "default",
+        mixed_precision: Annotated[bool, typer.Option("--mixed-precision")] = False,
+        option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Model option key=value.")] = None,
+) -> None:
+    """Train a model on prepared shards (resumable; TensorBoard logs in the run directory)."""
+    import json
+
+    from models.train import TrainConfig, train
+
+    options = {}
+    for item in option or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--option: expected key=value, got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    config = TrainConfig(steps=steps, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
+                         schedule=schedule, checkpoint_every=checkpoint_every, eval_every=eval_every,
+                         strategy=strategy, mixed_precision=mixed_precision, options=options)
+    target = run_dir or Path("runs") / model
+    report = train(model, data, target, config, resume=resume)
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in report["metrics"].items())
+    baseline = ", ".join(f"{k} {v:.4g}" for k, v in report.get("baseline", {}).items())
+    typer.echo(f"{model}: {report['steps']} steps; validation {metrics}" + (f"; baseline {baseline}" if baseline else ""))
+    for source, translation in report.get("translations", {}).items():
+        typer.echo(f"  {source} → {translation}")
+    typer.echo(f"model and report in {target}")
+
+
+@app.command("evaluate")
+def evaluate_command(run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")]) -> None:
+    """Reload a run's saved model and measure it on the validation split."""
+    from models.train import evaluate
+
+    metrics = evaluate(run_dir)
+    typer.echo(", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+
+
 @app.command()
 def inspect(dataset_dir: Annotated[Path, typer.Argument(help="A dataset directory (holds _manifest.json).")],
             rows: Annotated[int, typer.Option("--rows", min=0, help="Sample rows to show.")] = 3) -> None:

@@ -122,3 +122,24 @@ def test_two_workers_on_loopback(shards, tmp_path):
     assert set(first) == set(second) == set(range(1, 7))
     assert all(first[s] != second[s] for s in first), "workers read different shards"
     assert (run / "positions" / "step-00000006-worker1.json").exists()
+
+
+def test_cli_train_and_evaluate(shards, tmp_path):
+    from tests.test_cli import datamill
+
+    got = datamill("train", "language_id", "--data", str(shards["sentences"]), "--steps", "6", "--batch-size", "8",
+                   "--run-dir", str(tmp_path / "run"), "-o", "dim=16", "-o", "vocab=300", "--eval-every", "3")
+    assert got.returncode == 0, got.stderr[-2000:]
+    assert "language_id: 6 steps; validation" in got.stdout and "baseline knn_accuracy" in got.stdout
+    got = datamill("evaluate", str(tmp_path / "run"))
+    assert got.returncode == 0 and "accuracy" in got.stdout, got.stderr[-2000:]
+    got = datamill("train", "nope", "--data", str(shards["sentences"]))
+    assert got.returncode == 1 and "unknown model" in got.stderr
+
+
+def test_training_flow(prefect_harness, shards, tmp_path):
+    from flows.train import train_flow
+
+    summary = train_flow("language_id", str(shards["sentences"]), str(tmp_path / "run"), steps=4, batch_size=8,
+                         options={"dim": 16, "vocab": 300})
+    assert summary["steps"] == 4 and "accuracy" in summary["metrics"]
