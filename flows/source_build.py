@@ -38,6 +38,16 @@ def record_release(source: str, options: dict[str, Any], release: Release, fetch
     return stages.record_release(release, fetched, Path(target))
 
 
+@task(name="prepare-unit", retries=1, retry_delay_seconds=5)
+def prepare_unit(source: str, options: dict[str, Any], dataset: str, release: Release, unit: str) -> str:
+    return _source(source, options).prepare_unit(dataset, release, unit)
+
+
+@task(name="reduce")
+def reduce(source: str, options: dict[str, Any], dataset: str, release: Release) -> str:
+    return _source(source, options).reduce(dataset, release)
+
+
 @task(name="plan-parts")
 def plan_parts(source: str, options: dict[str, Any], dataset: str, release: Release, data_dir: str) -> list[Part]:
     return stages.plan_parts(_source(source, options), dataset, release)
@@ -69,7 +79,12 @@ def _source_build(source: str, data_dir: str = "data", options: dict[str, Any] |
                                 unmapped(attempts))
     release = record_release(source, options, release, fetched.result(), target)
     summaries = {}
-    for dataset in _source(source, options).datasets:
+    built = _source(source, options)
+    for dataset in built.datasets:
+        if hasattr(built, "prepare_units"):  # a whole-selection step (CommonCrawl's dedup) before the parts
+            units = prepare_unit.map(unmapped(source), unmapped(options), unmapped(dataset), unmapped(release),
+                                     built.prepare_units(dataset, release))
+            reduce(source, options, dataset, release, wait_for=[units])
         parts = plan_parts(source, options, dataset, release, data_dir)
         built = build_part.map(unmapped(source), unmapped(options), unmapped(dataset), unmapped(release),
                                unmapped(data_dir), parts)

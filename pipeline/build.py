@@ -113,29 +113,45 @@ def shard(source: Source, data_dir: Path | str, version: str | None = None, *,
     for dataset in datasets or source.datasets:
         if dataset not in source.datasets:
             raise ShardError(f"{source.name} has datasets {', '.join(source.datasets)}, not {dataset!r}")
+        prepare(source, dataset, release, max_workers, progress)
         parts = plan_parts(source, dataset, release)
         run_parts(source, dataset, release, data_dir, parts, max_workers, progress)
         manifests[dataset] = finalize(source, dataset, release, data_dir, parts)
     return manifests
 
 
-def run_parts(source: Source, dataset: str, release: Release, data_dir: Path | str, parts: list[Part],
-              max_workers: int, progress: bool) -> list[dict[str, Any]]:
-    """Build parts on ``max_workers`` processes (parsing is CPU-bound Python), with a progress bar."""
-    with tqdm(total=len(parts), desc=f"{source.name}/{dataset}", unit="part", disable=not progress) as bar:
-        if max_workers <= 1 or len(parts) <= 1:
-            records = []
-            for part in parts:
-                records.append(build_part(source, dataset, release, data_dir, part))
+def prepare(source: Source, dataset: str, release: Release, max_workers: int, progress: bool) -> None:
+    """Sources with a whole-selection step (CommonCrawl's dedup): per-unit work in parallel, then the reduce."""
+    if not hasattr(source, "prepare_units"):
+        return
+    units = source.prepare_units(dataset, release)
+    _run_many(source.prepare_unit, [(dataset, release, unit) for unit in units], max_workers, progress,
+              f"{source.name}/{dataset} prepare")
+    source.reduce(dataset, release)
+
+
+def _run_many(function, calls: list[tuple], max_workers: int, progress: bool, label: str) -> list[Any]:
+    with tqdm(total=len(calls), desc=label, unit="unit", disable=not progress) as bar:
+        if max_workers <= 1 or len(calls) <= 1:
+            results = []
+            for args in calls:
+                results.append(function(*args))
                 bar.update(1)
-            return records
+            return results
         # spawn, not fork: the parent may hold threads (progress bars, Prefect) that fork would copy mid-state.
         with ProcessPoolExecutor(max_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(build_part, source, dataset, release, data_dir, part) for part in parts]
+            futures = [pool.submit(function, *args) for args in calls]
             for future in as_completed(futures):
                 future.result()
                 bar.update(1)
             return [f.result() for f in futures]
+
+
+def run_parts(source: Source, dataset: str, release: Release, data_dir: Path | str, parts: list[Part],
+              max_workers: int, progress: bool) -> list[dict[str, Any]]:
+    """Build parts on ``max_workers`` processes (parsing is CPU-bound Python), with a progress bar."""
+    return _run_many(build_part, [(source, dataset, release, data_dir, part) for part in parts], max_workers,
+                     progress, f"{source.name}/{dataset}")
 
 
 def build(source: Source, data_dir: Path | str, version: str | None = None, *, max_workers: int = 4,

@@ -20,7 +20,7 @@ from pipeline.splits import parse_splits
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Turn public corpora into verified, versioned Parquet shards.")
 
-SourceArg = Annotated[str, typer.Argument(help="Upstream source: tatoeba, wikipedia or imagenet.")]
+SourceArg = Annotated[str, typer.Argument(help="Upstream source: tatoeba, wikipedia, imagenet or commoncrawl.")]
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Data root: raw/, work/ and shards/ live here.")]
 Mirror = Annotated[Optional[str], typer.Option(
     "--mirror", help="Replaces the upstream base URL, keeping the upstream's paths below it.")]
@@ -50,10 +50,19 @@ Holdout = Annotated[float, typer.Option("--holdout", min=0.0, max=0.5, help="ima
 OfficialChecksums = Annotated[bool, typer.Option(
     "--official-checksums/--no-official-checksums", help="imagenet --mirror: verify the published md5 and sizes.")]
 
+Crawl = Annotated[Optional[str], typer.Option("--crawl", help="commoncrawl: CC-MAIN-YYYY-WW (default: newest).")]
+Mode = Annotated[str, typer.Option("--mode", help="commoncrawl: wet (extracted text) or warc (HTML).")]
+MaxFiles = Annotated[Optional[int], typer.Option("--max-files", min=1, help="commoncrawl: the first N files of the crawl.")]
+Files = Annotated[Optional[list[str]], typer.Option("--files", help="commoncrawl: these files (path or name).")]
+Languages = Annotated[str, typer.Option("--languages", help="commoncrawl: e.g. en,de, or all.")]
+Filters = Annotated[str, typer.Option("--filters", help="commoncrawl: gopher, c4, c4+gopher or none.")]
+PIIOption = Annotated[bool, typer.Option("--pii", help="commoncrawl: replace e-mail and IP addresses.")]
+
 SOURCE_OPTIONS = {"tatoeba": ("pairs", "compression", "bucket_ids"),
                   "wikipedia": ("wiki", "date", "pages_per_part", "max_page_bytes", "keep_math"),
                   "imagenet": ("manual_dir", "credentials_file", "hf", "size", "quality", "holdout",
-                               "official_checksums")}
+                               "official_checksums"),
+                  "commoncrawl": ("crawl", "mode", "max_files", "files", "languages", "filters", "pii")}
 
 
 def _source(name: str, data_dir: Path, mirror: str | None = None, splits: str = "train=0.98,validation=0.01,test=0.01",
@@ -79,10 +88,12 @@ def download(source: SourceArg, data_dir: DataDir = Path("data"), mirror: Mirror
              workers: Workers = 4, retries: Retries = 8, compression: Compression = "zst",
              wiki: Wiki = "simplewiki", date: Date = "latest", manual_dir: ManualDir = None,
              credentials_file: CredentialsFile = None, hf: HF = False,
-             official_checksums: OfficialChecksums = True, quiet: Quiet = False) -> None:
+             official_checksums: OfficialChecksums = True, crawl: Crawl = None, mode: Mode = "wet",
+             max_files: MaxFiles = None, files: Files = None, quiet: Quiet = False) -> None:
     """Discover the upstream release and fetch its files, resumable and verified."""
     src = _source(source, data_dir, mirror, compression=compression, wiki=wiki, date=date, manual_dir=manual_dir,
-                  credentials_file=credentials_file, hf=hf, official_checksums=official_checksums)
+                  credentials_file=credentials_file, hf=hf, official_checksums=official_checksums, crawl=crawl,
+                  mode=mode, max_files=max_files, files=files)
     release = stages.download(src, data_dir, version, max_workers=workers, progress=not quiet,
                               policy=RetryPolicy(attempts=retries))
     target = stages.raw_dir(data_dir, source, release.version)
@@ -94,11 +105,14 @@ def shard(source: SourceArg, data_dir: DataDir = Path("data"), version: Version 
           workers: Workers = 2, splits: Splits = "train=0.98,validation=0.01,test=0.01", shard_mb: ShardMB = 256,
           pairs: Pairs = "all", bucket_ids: BucketIds = 1_000_000, wiki: Wiki = "simplewiki", date: Date = "latest",
           pages_per_part: PagesPerPart = 20_000, max_page_mb: MaxPageMB = 2.0, keep_math: KeepMath = False,
-          size: Size = 256, quality: Quality = 90, holdout: Holdout = 0.0, quiet: Quiet = False) -> None:
+          size: Size = 256, quality: Quality = 90, holdout: Holdout = 0.0, mode: Mode = "wet",
+          languages: Languages = "en", filters: Filters = "gopher", pii: PIIOption = False,
+          quiet: Quiet = False) -> None:
     """Turn a downloaded release into Parquet shards; finished parts are skipped."""
     src = _source(source, data_dir, None, splits, shard_mb, pairs=pairs, bucket_ids=bucket_ids, wiki=wiki,
                   date=date, pages_per_part=pages_per_part, max_page_mb=max_page_mb, keep_math=keep_math,
-                  size=size, quality=quality, holdout=holdout)
+                  size=size, quality=quality, holdout=holdout, mode=mode, languages=languages, filters=filters,
+                  pii=pii)
     manifests = stages.shard(src, data_dir, version, datasets=dataset, max_workers=workers, progress=not quiet)
     _summary(manifests, data_dir)
 
@@ -112,13 +126,16 @@ def build_command(source: SourceArg, data_dir: DataDir = Path("data"), mirror: M
                   max_page_mb: MaxPageMB = 2.0, keep_math: KeepMath = False, manual_dir: ManualDir = None,
                   credentials_file: CredentialsFile = None, hf: HF = False,
                   official_checksums: OfficialChecksums = True, size: Size = 256, quality: Quality = 90,
-                  holdout: Holdout = 0.0, quiet: Quiet = False) -> None:
+                  holdout: Holdout = 0.0, crawl: Crawl = None, mode: Mode = "wet", max_files: MaxFiles = None,
+                  files: Files = None, languages: Languages = "en", filters: Filters = "gopher",
+                  pii: PIIOption = False, quiet: Quiet = False) -> None:
     """Download, then shard."""
     src = _source(source, data_dir, mirror, splits, shard_mb, pairs=pairs, compression=compression,
                   bucket_ids=bucket_ids, wiki=wiki, date=date, pages_per_part=pages_per_part,
                   max_page_mb=max_page_mb, keep_math=keep_math, manual_dir=manual_dir,
                   credentials_file=credentials_file, hf=hf, official_checksums=official_checksums,
-                  size=size, quality=quality, holdout=holdout)
+                  size=size, quality=quality, holdout=holdout, crawl=crawl, mode=mode, max_files=max_files,
+                  files=files, languages=languages, filters=filters, pii=pii)
     manifests = stages.build(src, data_dir, version, max_workers=workers, progress=not quiet,
                              policy=RetryPolicy(attempts=retries), datasets=dataset)
     _summary(manifests, data_dir)

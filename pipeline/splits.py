@@ -74,3 +74,7 @@ class SplitAssigner:
         digest = hashlib.blake2b(f"{self.salt}\0{key}".encode(), digest_size=8).digest()
         value = float(int.from_bytes(digest, "big"))
         return self.names[int(np.searchsorted(self._bounds, value, side="right"))]
+
+    def of_key_array(self, keys: Sequence[str]) -> list[str]:
+        """Split names for string keys (URLs, hashes), one blake2b per key."""
+        return [self.of_key(k) for k in keys]

@@ -7,9 +7,10 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 CHUNK = 1 << 20
 TEMP_PREFIX = ".tmp-"
@@ -86,3 +87,21 @@ def hash_file(path: Path, algorithm: str = "sha256") -> str:
         while chunk := f.read(CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+def cached_dir(work: Path, key: str, build: Callable[[Path], None]) -> Path:
+    """Run ``build(dir)`` once per key; the directory appears under its name only when complete."""
+    final = work / key
+    with file_lock(work / f"{key}.lock"):
+        if final.exists():
+            return final
+        tmp = work / f".tmp-{key}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            build(tmp)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return final

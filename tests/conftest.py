@@ -21,6 +21,7 @@ import pytest
 
 from pipeline.localserver import LocalServer, RangeRequestHandler
 from tests.fixtures.tatoeba_upstream import write_upstream
+from tests.fixtures.commoncrawl_upstream import write_warc, write_wet
 from tests.fixtures.imagenet_upstream import write_official
 from tests.fixtures.wikipedia_upstream import write_dump
 
@@ -154,6 +155,8 @@ def upstream(tmp_path_factory) -> Path:
     data[len(data) // 2] ^= 0xFF
     corrupt.write_bytes(bytes(data))
     write_official(root / "imagenet")
+    write_wet(root / "commoncrawl")
+    write_warc(root / "commoncrawl")
     blobs = root / "blobs"
     blobs.mkdir()
     rng = random.Random(11)

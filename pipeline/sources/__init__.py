@@ -8,11 +8,12 @@ from pipeline.sources.base import Source
 
 def get_source(name: str, **options) -> Source:
     """The source called ``name``, configured with its options (``mirror``, ...)."""
+    from pipeline.sources.commoncrawl import CommonCrawl
     from pipeline.sources.imagenet import ImageNet
     from pipeline.sources.tatoeba import Tatoeba
     from pipeline.sources.wikipedia import Wikipedia
 
-    sources = {"tatoeba": Tatoeba, "wikipedia": Wikipedia, "imagenet": ImageNet}
+    sources = {"tatoeba": Tatoeba, "wikipedia": Wikipedia, "imagenet": ImageNet, "commoncrawl": CommonCrawl}
     if name not in sources:
         raise ConfigError(f"unknown source {name!r}; choose from: {', '.join(sorted(sources))}")
     return sources[name](**options)

@@ -14,9 +14,7 @@ Steps, each cached on disk by the content hash of its inputs:
 from __future__ import annotations
 
 import logging
-import os
 import re
-import shutil
 from datetime import timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -33,7 +31,7 @@ from pipeline.errors import ConfigError, PermanentDownloadError, SourceError
 from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
 from pipeline.sources.base import Release
 from pipeline.splits import SplitAssigner
-from pipeline.storage import file_lock
+from pipeline.storage import cached_dir
 
 log = logging.getLogger(__name__)
 
@@ -290,22 +288,7 @@ class Tatoeba:
         return {"dir": out, "key": key, "buckets": buckets, "rejects": out / "rejects.parquet"}
 
     def _cached(self, release: Release, key: str, build) -> Path:
-        """Run ``build(dir)`` once per key; the directory appears only when complete."""
-        work = self.data_dir / "work" / self.name / release.version
-        final = work / key
-        with file_lock(work / f"{key}.lock"):
-            if final.exists():
-                return final
-            tmp = work / f".tmp-{key}-{os.getpid()}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            try:
-                build(tmp)
-                os.replace(tmp, final)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-        return final
+        return cached_dir(self.data_dir / "work" / self.name / release.version, key, build)
 
     def _raw(self, release: Release) -> Path:
         return self.data_dir / "raw" / self.name / release.version

@@ -1,0 +1,26 @@
+"""The CommonCrawl flow: one task per file (extract, identify, filter, sign), the dedup stage, then shards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from flows.source_build import source_build
+from pipeline.splits import parse_splits
+
+
+@flow(name="commoncrawl")
+def commoncrawl_flow(data_dir: str = "data", crawl: str | None = None, mode: str = "wet",
+                     max_files: int | None = None, files: list[str] | None = None, languages: str = "en",
+                     filters: str = "gopher", pii: bool = False, mirror: str | None = None,
+                     splits: str = "train=0.98,validation=0.01,test=0.01", shard_mb: int = 256,
+                     workers: int = 2) -> dict[str, Any]:
+    options = {"mirror": mirror, "crawl": crawl, "mode": mode, "max_files": max_files, "files": files,
+               "languages": languages, "filters": filters, "pii": pii, "splits": parse_splits(splits),
+               "target_shard_bytes": shard_mb << 20}
+    return source_build("commoncrawl", data_dir, options, workers=workers)
+
+
+if __name__ == "__main__":
+    commoncrawl_flow()

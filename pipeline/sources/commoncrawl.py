@@ -1,0 +1,270 @@
+"""CommonCrawl WET/WARC files → filtered, deduplicated web text.
+
+Three stages: per file (prepare, in parallel) records are read with fastwarc, turned into
+text (WET conversion records as they are; WARC responses with status 200 and an HTML
+payload through resiliparse), language-identified offline, run through the quality
+preset, and signed for deduplication; then one reduce finds exact and near duplicates
+across the whole selection; then per file the survivors are written as shards.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from fastwarc.warc import WarcRecordType
+
+from pipeline.download import Downloader, RemoteFile
+from pipeline.errors import ConfigError, SourceError
+from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
+from pipeline.sources.base import Release
+from pipeline.splits import SplitAssigner
+from pipeline.storage import cached_dir
+from pipeline.text import dedup, html, langid, quality
+from pipeline.warc import Failure, iter_records, split_http
+
+log = logging.getLogger(__name__)
+
+BASE_URL = "https://data.commoncrawl.org/"
+INDEX_URL = "https://index.commoncrawl.org/"
+LICENSE = ("Common Crawl terms of use (https://commoncrawl.org/terms-of-use); the content of each page "
+           "belongs to its owners. Rows carry the page URL and fetch date.")
+SIGNALS = [("word_count", pa.int32()), ("mean_word_length", pa.float32()), ("alpha_fraction", pa.float32()),
+           ("stop_words", pa.int32()), ("duplicate_line_fraction", pa.float32()), ("c4_lines_kept", pa.int32()),
+           ("pii_replaced", pa.int32())]
+SCHEMA = pa.schema([
+    pa.field("id", pa.string(), nullable=False), ("url", pa.string()), ("domain", pa.string()), ("text", pa.string()),
+    ("language", pa.string()), ("language_score", pa.float32()), ("crawl", pa.string()), ("source_file", pa.string()),
+    ("fetch_date", pa.timestamp("s", tz="UTC")), *SIGNALS,
+])
+
+
+class CommonCrawl:
+    """A crawl's WET or WARC files (a selection or all of them) → one dataset, ``text``."""
+
+    name = "commoncrawl"
+    license = LICENSE
+    datasets = ("text",)
+    release_prefix = "CC-MAIN-"
+
+    def __init__(self, data_dir: Path | str = "data", mirror: str | None = None, crawl: str | None = None,
+                 mode: str = "wet", max_files: int | None = None, files: list[str] | None = None,
+                 languages: str = "en", filters: str = "gopher", pii: bool = False, min_language_score: float = 0.5,
+                 index_url: str | None = None, splits: dict[str, float] | None = None,
+                 target_shard_bytes: int = 256 << 20) -> None:
+        if mode not in ("wet", "warc"):
+            raise ConfigError(f"--mode: wet or warc, not {mode!r}")
+        if crawl is not None and not crawl.startswith("CC-MAIN-"):
+            raise ConfigError(f"--crawl: expected CC-MAIN-YYYY-WW, got {crawl!r}")
+        self.data_dir = Path(data_dir)
+        self.base_url = (mirror or BASE_URL).rstrip("/") + "/"
+        self.index_url = (index_url or (self.base_url if mirror else INDEX_URL)).rstrip("/") + "/"
+        self.crawl, self.mode = crawl, mode
+        self.max_files, self.files = max_files, files
+        self.languages = None if languages in ("all", "") else sorted({l.strip() for l in languages.split(",")})
+        self.preset = quality.preset(filters, pii)
+        self.min_language_score = min_language_score
+        self.assigner = SplitAssigner(splits, salt="commoncrawl")
+        self.target_shard_bytes = target_shard_bytes
+
+    def local_version(self, version: str | None) -> str | None:
+        return None if version in (None, "latest") else version
+
+    def config(self) -> dict[str, Any]:
+        return {"mode": self.mode, "languages": self.languages or "all", "min_language_score": self.min_language_score,
+                "filters": self.preset.describe(), "splits": self.assigner.fractions, "split_key": "url",
+                "dedup": {"exact": "blake2b-64 of normalized text", "minhash": {
+                    "shingle_words": dedup.SHINGLE_WORDS, "permutations": dedup.NUM_PERM, "bands": dedup.BANDS,
+                    "rows": dedup.ROWS}, "keeper": "earliest file in selection order, then earliest record"}}
+
+    def config_key(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(json.dumps(self.config(), sort_keys=True).encode()).hexdigest()[:12]
+
+    # -- discover -----------------------------------------------------------------------
+
+    def discover(self, downloader: Downloader, version: str | None = None) -> Release:
+        crawl = version if version not in (None, "latest") else self.crawl
+        if crawl is None:
+            crawls = json.loads(downloader.get_bytes(self.index_url + "collinfo.json"))
+            if not crawls:
+                raise SourceError(f"{self.index_url}collinfo.json lists no crawls")
+            crawl = sorted(c["id"] for c in crawls)[-1]
+        listing = downloader.get_bytes(f"{self.base_url}crawl-data/{crawl}/{self.mode}.paths.gz")
+        paths = [p for p in gzip.decompress(listing).decode().splitlines() if p.strip()]
+        if self.files:
+            wanted = set(self.files)
+            paths = [p for p in paths if p in wanted or p.rsplit("/", 1)[-1] in wanted]
+        if self.max_files is not None:
+            paths = paths[: self.max_files]
+        if not paths:
+            raise SourceError(f"{crawl}: no {self.mode} files selected")
+        files = tuple(RemoteFile(self.base_url + p, p.rsplit("/", 1)[-1]) for p in paths)
+        return Release(self.name, crawl, files, {"crawl": crawl, "mode": self.mode, "paths": paths})
+
+    # -- stages -----------------------------------------------------------------------------
+
+    def spec(self, dataset: str, release: Release, shards_dir: Path) -> DatasetSpec:
+        if dataset != "text":
+            raise ConfigError(f"commoncrawl has the dataset 'text', not {dataset!r}")
+        return DatasetSpec(root=shards_dir / self.name / release.version / dataset, source=self.name,
+                           dataset=dataset, version=release.version, schema=SCHEMA, config=self.config(),
+                           license=LICENSE, description=f"Web text from {release.version} ({self.mode} files), "
+                                                        f"filtered ({self.preset.name}) and deduplicated.",
+                           target_shard_bytes=self.target_shard_bytes,
+                           row_group_bytes=min(96 << 20, self.target_shard_bytes))
+
+    def prepare_units(self, dataset: str, release: Release) -> list[str]:
+        return [f.name for f in release.files]
+
+    def prepare_unit(self, dataset: str, release: Release, unit: str) -> str:
+        """Extract, identify, filter and sign one file (cached by its content and the config)."""
+        return str(self._extract(release, unit))
+
+    def reduce(self, dataset: str, release: Release) -> str:
+        """Find duplicates across every file of the selection (cached)."""
+        return str(self._duplicates(release))
+
+    def parts(self, dataset: str, release: Release) -> list[Part]:
+        sha = release.meta["sha256"]
+        return [Part(f"f{i:05d}", (PartInput(f.name, sha[f.name]),), {"file": f.name, "index": i,
+                                                                       "version": release.version})
+                for i, f in enumerate(release.files)]
+
+    def read_part(self, dataset: str, part: Part, rejects: Rejects) -> Iterator[pa.Table]:
+        release = self._load_release(part.options["version"])
+        extracted = self._extract(release, part.options["file"])
+        replay = pq.read_table(extracted / "rejects.parquet")
+        for rid, reason, detail in zip(*(replay.column(c).to_pylist() for c in ("id", "reason", "detail"))):
+            rejects.add(rid, reason, detail)
+        docs = pq.read_table(extracted / "docs.parquet")
+        drops = pq.read_table(self._duplicates(release) / "duplicates.parquet")
+        first, last = dedup.key(part.options["index"], 0), dedup.key(part.options["index"] + 1, 0)
+        mine = drops.filter(pc.and_(pc.greater_equal(drops.column("key"), first), pc.less(drops.column("key"), last)))
+        if mine.num_rows:
+            gone = pc.is_in(pc.add(docs.column("doc"), first), mine.column("key"))
+            for row in docs.filter(gone).select(["id", "doc"]).to_pylist():
+                match = mine.filter(pc.equal(mine.column("key"), first + row["doc"])).to_pylist()[0]
+                rejects.add(row["id"], match["reason"],
+                            f"duplicate of file {match['keeper'] >> 32} record {match['keeper'] & 0xFFFFFFFF}")
+            docs = docs.filter(pc.invert(gone))
+        splits = self.assigner.of_key_array(docs.column("url").to_pylist())
+        yield docs.drop_columns(["doc"]).append_column(SPLIT_COLUMN, pa.array(splits, pa.string()))
+
+    # -- cached steps ----------------------------------------------------------------------------
+
+    def _extract(self, release: Release, name: str) -> Path:
+        index = [f.name for f in release.files].index(name)
+        key = f"extract-{release.meta['sha256'][name][:16]}-{self.config_key()}"
+
+        def build(out: Path) -> None:
+            rejects, rows, exact, bands = Rejects(name), [], [], []
+            handle = self._wet_record if self.mode == "wet" else self._warc_record
+            wanted = WarcRecordType.conversion if self.mode == "wet" else WarcRecordType.response
+            for item in iter_records(self._raw(release) / name, handle, record_types=wanted):
+                if isinstance(item, Failure):
+                    rejects.add(item.key, item.reason, item.detail)
+                    continue
+                row = self._filter(item, rejects, release.version, name)
+                if row is None:
+                    continue
+                row["doc"] = len(rows)
+                rows.append(row)
+                digest, band_hashes = dedup.signature(row["text"])
+                exact.append(digest)
+                bands.append(band_hashes)
+            schema = SCHEMA.append(pa.field("doc", pa.int64()))
+            pq.write_table(pa.Table.from_pylist(rows, schema=schema), out / "docs.parquet")
+            pq.write_table(rejects.table(), out / "rejects.parquet")
+            dedup.write_signatures(out / "signatures.parquet", [dedup.key(index, r["doc"]) for r in rows], exact, bands)
+
+        return self._cached(release, key, build)
+
+    def _duplicates(self, release: Release) -> Path:
+        extracted = [self._extract(release, f.name) for f in release.files]
+        key = "dedup-" + dedup._hash64("|".join(p.name for p in extracted).encode()).to_bytes(8, "little").hex()
+
+        def build(out: Path) -> None:
+            found = dedup.find_duplicates([p / "signatures.parquet" for p in extracted], out / "partitions")
+            pq.write_table(found, out / "duplicates.parquet")
+            shutil.rmtree(out / "partitions", ignore_errors=True)
+
+        return self._cached(release, key, build)
+
+    def _wet_record(self, record, block: bytes) -> dict[str, Any]:
+        headers = record.headers
+        return {"id": record.record_id, "url": headers.get("WARC-Target-URI"), "date": headers.get("WARC-Date"),
+                "hint": headers.get("WARC-Identified-Content-Language"),
+                "text": block.decode("utf-8", errors="replace"), "reason": None}
+
+    def _warc_record(self, record, block: bytes) -> dict[str, Any]:
+        headers = record.headers
+        item = {"id": record.record_id, "url": headers.get("WARC-Target-URI"), "date": headers.get("WARC-Date"),
+                "hint": headers.get("WARC-Identified-Content-Language"), "text": "", "reason": None}
+        status, http_headers, body = split_http(block)
+        content_type = http_headers.get("content-type")
+        if status is None:
+            item["reason"] = "bad_http"
+        elif status != 200:
+            item["reason"] = f"http_{status}"
+        elif html.looks_binary(body):
+            item["reason"] = "binary"
+        elif not html.is_html(content_type, headers.get("WARC-Identified-Payload-Type"), body):
+            item["reason"] = "not_html"
+        else:
+            text, encoding = html.decode(body, content_type)
+            item["text"], item["encoding"] = html.main_text(text), encoding
+        return item
+
+    def _filter(self, item: dict[str, Any], rejects: Rejects, crawl: str, source_file: str) -> dict[str, Any] | None:
+        record_id = item["id"] or f"{source_file}:{item['url']}"
+        if item["reason"]:
+            rejects.add(record_id, item["reason"], item["url"] or "")
+            return None
+        text = item["text"].strip()
+        if not text:
+            rejects.add(record_id, "empty", item["url"] or "")
+            return None
+        language, score = langid.identify(text, item["hint"])
+        if self.languages is not None and (language not in self.languages or score < self.min_language_score):
+            rejects.add(record_id, "language", f"{language} ({score:.2f}): {item['url']}")
+            return None
+        text, reason, signals = self.preset.apply(text)
+        if reason:
+            rejects.add(record_id, reason, item["url"] or "")
+            return None
+        url = item["url"] or ""
+        host = (urlsplit(url).hostname or "").lower()
+        return {"id": record_id, "url": url, "domain": host.removeprefix("www."), "text": text, "language": language,
+                "language_score": score, "crawl": crawl, "source_file": source_file,
+                "fetch_date": _date(item["date"]), **{name: signals.get(name) for name, _ in SIGNALS}}
+
+    def _cached(self, release: Release, key: str, build) -> Path:
+        return cached_dir(self.data_dir / "work" / self.name / release.version, key, build)
+
+    def _raw(self, release: Release) -> Path:
+        return self.data_dir / "raw" / self.name / release.version
+
+    def _load_release(self, version: str) -> Release:
+        from pipeline.build import load_release
+
+        return load_release(self.data_dir, self.name, version, self.release_prefix)
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None

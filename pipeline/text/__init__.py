@@ -1,0 +1,1 @@
+"""Web text processing: HTML → text, language identification, quality filters, deduplication."""

@@ -1,0 +1,150 @@
+"""CommonCrawl end to end on a generated crawl: WET and WARC, filters, languages, dedup across files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline import build
+from pipeline.download import RetryPolicy
+from pipeline.shards import load_manifest, read_split
+from pipeline.sources.commoncrawl import CommonCrawl
+from pipeline.text import dedup, quality
+from tests.fixtures.commoncrawl_upstream import CRAWL, write_warc, write_wet
+
+FAST = RetryPolicy(attempts=2, base=0.01, cap=0.02)
+
+
+def make(server, data: Path, **kw) -> CommonCrawl:
+    return CommonCrawl(data_dir=data, mirror=server.url + "commoncrawl/", **kw)
+
+
+def text_dir(data: Path) -> Path:
+    return data / "shards" / "commoncrawl" / CRAWL / "text"
+
+
+@pytest.fixture(scope="module")
+def wet(server, tmp_path_factory):
+    data = tmp_path_factory.mktemp("wet")
+    build.build(make(server, data), data, progress=False, policy=FAST, max_workers=2)
+    return data, write_wet(tmp_path_factory.mktemp("expected-wet"))
+
+
+def rejects(data: Path) -> list[dict]:
+    root = text_dir(data)
+    return [r for p in sorted((root / "_rejects").glob("*.parquet")) for r in pq.read_table(p).to_pylist()]
+
+
+def test_newest_crawl_and_kept_pages(wet):
+    data, expected = wet
+    release = build.load_release(data, "commoncrawl")
+    assert release.version == CRAWL and len(release.files) == 2
+    rows = read_split(text_dir(data)).to_pylist()
+    assert {r["url"] for r in rows} == expected.kept_urls
+    assert all(r["language"] == "en" and r["crawl"] == CRAWL and r["word_count"] >= 50 for r in rows)
+    assert {r["domain"] for r in rows} >= {"site1.example"}, "www. is not part of the domain"
+    assert len({r["id"] for r in rows}) == len(rows)
+
+
+def test_duplicates_across_files_are_dropped_deterministically(wet, server, tmp_path):
+    data, expected = wet
+    reasons = {}
+    for row in rejects(data):
+        reasons.setdefault(row["reason"], []).append(row)
+    assert len(reasons["exact_duplicate"]) == len(expected.exact_duplicate_urls) == 2
+    assert len(reasons["near_duplicate"]) == len(expected.near_duplicate_urls) == 2
+    assert all("duplicate of file" in r["detail"] for r in reasons["exact_duplicate"] + reasons["near_duplicate"])
+    again = tmp_path / "again"
+    build.build(make(server, again), again, progress=False, policy=FAST, max_workers=1)
+    first, second = load_manifest(text_dir(data)), load_manifest(text_dir(again))
+    assert [s["sha256"] for s in first["shards"]] == [s["sha256"] for s in second["shards"]]
+
+
+def test_broken_members_are_counted_and_reading_goes_on(wet):
+    data, expected = wet
+    drops = load_manifest(text_dir(data))["totals"]["drops"]
+    assert drops["corrupt_gzip"] == 1 and drops["truncated_record"] == 1
+    assert "https://after-corruption.example/y" in {r["url"] for r in read_split(text_dir(data)).to_pylist()}
+
+
+def test_language_filter_and_all_languages(wet, server, tmp_path):
+    data, expected = wet
+    language_drops = [r for r in rejects(data) if r["reason"] == "language"]
+    assert len(language_drops) == len(expected.other_language_urls)
+    # Gopher's stop-word rule is English: other languages are judged without a preset here.
+    build.build(make(server, tmp_path, languages="all", filters="none"), tmp_path, progress=False, policy=FAST,
+                max_workers=1)
+    rows = read_split(text_dir(tmp_path)).to_pylist()
+    found = {r["url"]: r["language"] for r in rows if r["url"] in expected.other_language_urls}
+    assert found == expected.other_language_urls
+
+
+def test_warc_mode_html_charsets_and_junk(server, tmp_path):
+    expected = write_warc(tmp_path / "expected")
+    build.build(make(server, tmp_path, mode="warc"), tmp_path, progress=False, policy=FAST, max_workers=1)
+    rows = {r["url"]: r for r in read_split(text_dir(tmp_path)).to_pylist()}
+    assert set(rows) == expected.warc_kept_urls
+    assert "Café society" in rows["https://latin1.example/"]["text"]
+    assert "Crème brûlée" in rows["https://mislabelled.example/"]["text"], "a wrong charset label is not trusted"
+    assert all("All rights reserved" not in r["text"] and "Contact" not in r["text"] for r in rows.values())
+    drops = load_manifest(text_dir(tmp_path))["totals"]["drops"]
+    assert {k: drops.get(k) for k in expected.warc_drops} == expected.warc_drops
+
+
+def test_presets_change_the_config_hash_and_the_result(server, tmp_path):
+    c4 = make(server, tmp_path / "c4", filters="c4")
+    none = make(server, tmp_path / "none", filters="none", pii=True)
+    assert c4.config()["filters"]["name"] == "c4" and none.config()["filters"]["name"] == "none+pii"
+    manifests = [build.build(s, s.data_dir, progress=False, policy=FAST, max_workers=1)["text"] for s in (c4, none)]
+    assert manifests[0]["config_hash"] != manifests[1]["config_hash"]
+    assert manifests[1]["totals"]["rows"] >= manifests[0]["totals"]["rows"]
+
+
+def test_file_selection(server, tmp_path):
+    release = build.discover(make(server, tmp_path, max_files=1), policy=FAST)
+    assert len(release.files) == 1
+    name = "CC-MAIN-20261021000000-20261021010000-00001.warc.wet.gz"
+    assert [f.name for f in build.discover(make(server, tmp_path, files=[name]), policy=FAST).files] == [name]
+
+
+def test_quality_rules():
+    gopher = quality.preset("gopher")
+    assert gopher.apply("too short")[1] == "gopher:word_count"
+    ok = " ".join(["the cat sat on the mat and looked at the birds with great interest"] * 5)
+    assert gopher.apply(ok)[1] == "gopher:duplicate_lines" or gopher.apply(ok)[1] is None
+    text, reason, signals = quality.preset("none", pii=True).apply("mail me at a.b@example.org from 10.0.0.1")
+    assert reason is None and "<EMAIL>" in text and "<IP_ADDRESS>" in text and signals["pii_replaced"] == 2
+    c4_text, c4_reason, _ = quality.preset("c4").apply("Menu\nHome About\nThis is a real sentence here. "
+                                                       "Another one follows. And a third one.\nAccept cookie policy.")
+    assert "Menu" not in c4_text and "cookie" not in c4_text and c4_reason is None
+
+
+def test_dedup_keeps_the_earliest_copy(tmp_path):
+    import random
+
+    rng = random.Random(5)
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma".split()
+    texts = [" ".join(rng.choice(words) for _ in range(150)) for _ in range(2)]
+    near = texts[0].split()
+    near[70] = "changed"
+    near = " ".join(near)
+    for index, docs in enumerate([[texts[0], texts[1]], [near, texts[0]]]):
+        sigs = [dedup.signature(t) for t in docs]
+        dedup.write_signatures(tmp_path / f"{index}.parquet", [dedup.key(index, i) for i in range(len(docs))],
+                               [s[0] for s in sigs], [s[1] for s in sigs])
+    found = dedup.find_duplicates([tmp_path / "0.parquet", tmp_path / "1.parquet"], tmp_path / "work", partitions=3)
+    rows = {r["key"]: (r["keeper"], r["reason"]) for r in found.to_pylist()}
+    assert rows[dedup.key(1, 1)] == (dedup.key(0, 0), "exact_duplicate")
+    assert rows[dedup.key(1, 0)] == (dedup.key(0, 0), "near_duplicate")
+    assert dedup.key(0, 1) not in rows and dedup.key(0, 0) not in rows
+
+
+def test_flow(prefect_harness, server, tmp_path, wet):
+    from flows.commoncrawl import commoncrawl_flow
+
+    data, expected = wet
+    summary = commoncrawl_flow(data_dir=str(tmp_path), mirror=server.url + "commoncrawl/")
+    assert summary["text"]["totals"]["rows"] == len(expected.kept_urls)
+    assert summary["text"]["totals"]["drops"] == load_manifest(text_dir(data))["totals"]["drops"]
