@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.tatoeba_parse
 	$(BIN)/python -m bench.wikipedia_clean
 	$(BIN)/python -m bench.image_process
+	$(BIN)/python -m bench.commoncrawl_extract
 	$(BIN)/python -m bench.stream
 	$(BIN)/python -m bench.train_step
 
