@@ -20,6 +20,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="data", help="where raw files and shards go")
     args = parser.parse_args()
+    from flows.commoncrawl import commoncrawl_flow
     from flows.imagenet import imagenet_flow
     from flows.tatoeba import tatoeba_flow
     from flows.wikipedia import wikipedia_flow
@@ -31,6 +32,7 @@ def main() -> None:
             "tatoeba": tatoeba_flow(data_dir=args.data_dir, mirror=server.url + "tatoeba/", bucket_ids=500),
             "wikipedia": wikipedia_flow(wiki="simplewiki", date="latest", data_dir=args.data_dir,
                                         mirror=server.url + "wikimedia/", pages_per_part=100),
+            "commoncrawl": commoncrawl_flow(data_dir=args.data_dir, mirror=server.url + "commoncrawl/"),
             # Gated upstream: the sample stands in for the archives a user downloads by hand.
             "imagenet": imagenet_flow(data_dir=args.data_dir, manual_dir=str(SAMPLES / "imagenet"), size=64),
         }

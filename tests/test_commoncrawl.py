@@ -148,3 +148,15 @@ def test_flow(prefect_harness, server, tmp_path, wet):
     summary = commoncrawl_flow(data_dir=str(tmp_path), mirror=server.url + "commoncrawl/")
     assert summary["text"]["totals"]["rows"] == len(expected.kept_urls)
     assert summary["text"]["totals"]["drops"] == load_manifest(text_dir(data))["totals"]["drops"]
+
+
+def test_cli(server, tmp_path):
+    from tests.test_cli import datamill
+
+    got = datamill("build", "commoncrawl", "--mirror", server.url + "commoncrawl/", "--data-dir", str(tmp_path),
+                   "--max-files", "1", "--filters", "c4", "--quiet")
+    assert got.returncode == 0, got.stderr[-2000:]
+    assert f"commoncrawl/text {CRAWL}:" in got.stdout
+    got = datamill("build", "commoncrawl", "--mirror", server.url + "commoncrawl/", "--data-dir", str(tmp_path),
+                   "--filters", "nope")
+    assert got.returncode == 1 and "--filters" in got.stderr
