@@ -15,11 +15,13 @@ def commoncrawl_flow(data_dir: str = "data", crawl: str | None = None, mode: str
                      max_files: int | None = None, files: list[str] | None = None, languages: str = "en",
                      filters: str = "gopher", pii: bool = False, mirror: str | None = None,
                      splits: str = "train=0.98,validation=0.01,test=0.01", shard_mb: int = 256,
-                     workers: int = 2) -> dict[str, Any]:
+                     workers: int = 2,
+                     runner: str = "process", dask_address: str | None = None) -> dict[str, Any]:
     options = {"mirror": mirror, "crawl": crawl, "mode": mode, "max_files": max_files, "files": files,
                "languages": languages, "filters": filters, "pii": pii, "splits": parse_splits(splits),
                "target_shard_bytes": shard_mb << 20}
-    return source_build("commoncrawl", data_dir, options, workers=workers)
+    return source_build("commoncrawl", data_dir, options, workers=workers, runner=runner,
+                        dask_address=dask_address)
 
 
 if __name__ == "__main__":

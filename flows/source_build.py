@@ -94,8 +94,25 @@ def _source_build(source: str, data_dir: str = "data", options: dict[str, Any] |
     return summaries
 
 
+def task_runner(runner: str = "process", workers: int = 2, dask_address: str | None = None):
+    """Where a flow's tasks run: a local process pool, or Dask (an existing cluster or a local one)."""
+    if runner == "process":
+        return ProcessPoolTaskRunner(max_workers=max(1, workers))
+    if runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if dask_address:
+            return DaskTaskRunner(address=dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": max(1, workers), "threads_per_worker": 1,
+                                              "processes": True, "dashboard_address": None})
+    from pipeline.errors import ConfigError
+
+    raise ConfigError(f"--runner: process or dask, not {runner!r}")
+
+
 def source_build(source: str, data_dir: str = "data", options: dict[str, Any] | None = None,
-                 version: str | None = None, attempts: int = 8, workers: int = 2) -> dict[str, Any]:
-    """Run the shared flow with parts on ``workers`` processes (parsing is CPU-bound Python)."""
-    runner = ProcessPoolTaskRunner(max_workers=max(1, workers))
-    return _source_build.with_options(task_runner=runner)(source, data_dir, options, version, attempts)
+                 version: str | None = None, attempts: int = 8, workers: int = 2, runner: str = "process",
+                 dask_address: str | None = None) -> dict[str, Any]:
+    """Run the shared flow with its tasks on ``runner`` (parsing is CPU-bound Python: processes, not threads)."""
+    chosen = task_runner(runner, workers, dask_address)
+    return _source_build.with_options(task_runner=chosen)(source, data_dir, options, version, attempts)

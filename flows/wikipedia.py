@@ -14,11 +14,13 @@ from pipeline.splits import parse_splits
 def wikipedia_flow(wiki: str = "simplewiki", date: str = "latest", data_dir: str = "data", mirror: str | None = None,
                    splits: str = "train=0.98,validation=0.01,test=0.01", pages_per_part: int = 20_000,
                    max_page_mb: float = 2.0, keep_math: bool = False, shard_mb: int = 256,
-                   attempts: int = 8, workers: int = 2) -> dict[str, Any]:
+                   attempts: int = 8, workers: int = 2,
+                   runner: str = "process", dask_address: str | None = None) -> dict[str, Any]:
     options = {"mirror": mirror, "wiki": wiki, "date": date, "splits": parse_splits(splits),
                "pages_per_part": pages_per_part, "max_page_bytes": int(max_page_mb * (1 << 20)),
                "keep_math": keep_math, "target_shard_bytes": shard_mb << 20}
-    return source_build("wikipedia", data_dir, options, attempts=attempts, workers=workers)
+    return source_build("wikipedia", data_dir, options, attempts=attempts, workers=workers, runner=runner,
+                        dask_address=dask_address)
 
 
 if __name__ == "__main__":
