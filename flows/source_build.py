@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, task, unmapped
+from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ProcessPoolTaskRunner
 from prefect.logging import get_run_logger
 
@@ -64,6 +65,11 @@ def build_part(source: str, options: dict[str, Any], dataset: str, release: Rele
 def finalize(source: str, options: dict[str, Any], dataset: str, release: Release, data_dir: str,
              parts: list[Part]) -> dict[str, Any]:
     manifest = stages.finalize(_source(source, options), dataset, release, data_dir, parts)
+    rows = [{"dataset": dataset, "stage": "shard", "reason": "(kept)", "count": manifest["totals"]["rows"]}]
+    rows += [{"dataset": dataset, "stage": "shard", "reason": reason, "count": count}
+             for reason, count in manifest["totals"]["drops"].items()]
+    create_table_artifact(rows, key=f"{source}-{dataset}-counts".replace("_", "-").lower(),
+                          description=f"{source}/{dataset} {manifest['version']}: rows kept and dropped by reason")
     return {"dataset": dataset, "version": manifest["version"], "totals": manifest["totals"],
             "splits": manifest["splits"]}
 

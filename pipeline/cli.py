@@ -251,6 +251,69 @@ def evaluate_command(run_dir: Annotated[Path, typer.Argument(help="A finished ru
     typer.echo(", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
 
 
+flow_app = typer.Typer(help="Run Prefect flows now.", no_args_is_help=True)
+app.add_typer(flow_app, name="flow")
+FLOWS = {"tatoeba": "flows.tatoeba:tatoeba_flow", "wikipedia": "flows.wikipedia:wikipedia_flow",
+         "commoncrawl": "flows.commoncrawl:commoncrawl_flow", "imagenet": "flows.imagenet:imagenet_flow",
+         "train": "flows.train:train_flow", "build": "flows.build:build_flow"}
+
+
+def _flow(name: str):
+    import importlib
+
+    if name not in FLOWS:
+        raise ConfigError(f"unknown flow {name!r}; choose from {', '.join(FLOWS)}")
+    module, _, attribute = FLOWS[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def _params(items: list[str] | None) -> dict[str, object]:
+    import json
+
+    params = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--param: expected key=value, got {item!r}")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+@flow_app.command("run")
+def flow_run(name: Annotated[str, typer.Argument(help="tatoeba, wikipedia, commoncrawl, imagenet, train or build.")],
+             param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="A flow parameter key=value.")] = None
+             ) -> None:
+    """Run one flow now (against PREFECT_API_URL if set, else Prefect's temporary local server)."""
+    import json
+
+    result = _flow(name)(**_params(param))
+    typer.echo(json.dumps(result, indent=1, default=str))
+
+
+@app.command()
+def serve(config: Annotated[Path, typer.Option("--config", help="The datamill.toml to serve.")] = Path("datamill.toml"),
+          every: Annotated[Optional[int], typer.Option("--every", min=1, help="Seconds between runs instead of each "
+                                                       "upstream's cron (for trying it out).")] = None) -> None:
+    """Register a scheduled deployment per configured source (and the build flow) and serve them."""
+    from prefect import serve as prefect_serve
+
+    from pipeline.config import load_config
+
+    settings = load_config(config)
+    deployments = []
+    for source, options in settings.sources.items():
+        params = {"data_dir": settings.data_dir, "workers": settings.workers, "runner": settings.runner,
+                  "dask_address": settings.dask_address, **settings.source_options(source)}
+        schedule = {"interval": every} if every else ({"cron": settings.schedule(source)} if settings.schedule(source) else {})
+        deployments.append(_flow(source).to_deployment(name=f"{source}-scheduled", parameters=params, **schedule))
+    deployments.append(_flow("build").to_deployment(name="build-all", parameters={"config": str(config.resolve())}))
+    typer.echo(f"serving {len(deployments)} deployments: " + ", ".join(d.name for d in deployments))
+    prefect_serve(*deployments)
+
+
 @app.command()
 def inspect(dataset_dir: Annotated[Path, typer.Argument(help="A dataset directory (holds _manifest.json).")],
             rows: Annotated[int, typer.Option("--rows", min=0, help="Sample rows to show.")] = 3) -> None:
