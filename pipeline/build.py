@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 from pipeline.download import Downloader, Fetched, RetryPolicy
 from pipeline.errors import ShardError, SourceError
 from pipeline.reports import write_card
-from pipeline.shards import Part, ShardSet
+from pipeline.lineage import compare, previous_version
+from pipeline.shards import MANIFEST, Part, ShardSet
 from pipeline.sources.base import Release, Source
 from pipeline.storage import read_json, write_json_atomic
 
@@ -101,6 +102,12 @@ def finalize(source: Source, dataset: str, release: Release, data_dir: Path | st
     manifest = shard_set.finalize(parts)
     if hasattr(source, "write_extras"):
         source.write_extras(dataset, release, shard_set.root)
+    previous = previous_version(shard_set.root, source.release_prefix)
+    if previous is not None:
+        changes = compare(previous, shard_set.root, source.name, dataset)
+        if changes is not None:
+            manifest["lineage"] = changes
+            write_json_atomic(shard_set.root / MANIFEST, manifest)
     write_card(shard_set.spec, manifest)
     return manifest
 

@@ -49,7 +49,7 @@ dropped records and the reason for each are in `_rejects/`.
 |---|---|
 {drops}
 
-{_quality(manifest)}
+{_quality(manifest)}{_lineage(manifest)}
 ## Configuration (hash `{manifest['config_hash']}`)
 
 ```json
@@ -59,6 +59,15 @@ dropped records and the reason for each are in `_rejects/`.
     path = spec.root / "README.md"
     write_bytes_atomic(path, ("\n".join(front) + "\n" + body).encode())
     return path
+
+
+def _lineage(manifest: dict[str, Any]) -> str:
+    lineage = manifest.get("lineage")
+    if not lineage:
+        return ""
+    return (f"## Changes since {lineage['previous']}\n\n| added | changed | removed | unchanged |\n|---|---|---|---|\n"
+            f"| {lineage['added']:,} | {lineage['changed']:,} | {lineage['removed']:,} | {lineage['unchanged']:,} |\n\n"
+            f"The ids of every added, changed and removed record are in `{lineage['table']}`.\n\n")
 
 
 def _quality(manifest: dict[str, Any]) -> str:

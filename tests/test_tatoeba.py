@@ -152,3 +152,38 @@ def test_rebuild_is_a_no_op(server, built):
     before = {p: p.stat().st_mtime_ns for p in built.rglob("_parts/*.json")}
     build.build(make(built, server.url), built, progress=False, policy=FAST)
     assert {p: p.stat().st_mtime_ns for p in built.rglob("_parts/*.json")} == before
+
+
+def test_a_new_export_builds_a_new_version_with_lineage(server, tmp_path):
+    """Next week's export: some sentences edited, some added, one removed; the card says which."""
+    import os
+
+    from tests.fixtures.tatoeba_upstream import EXPORT_TIME
+
+    data = tmp_path / "data"
+    first = tmp_path / "week1"
+    write_upstream(first, groups=20, ugly=False)
+    second = tmp_path / "week2"
+    write_upstream(second, groups=24, ugly=False)  # four new groups: 16 new sentences
+    import zstandard
+
+    export = second / "exports" / "sentences_detailed.csv.zst"
+    lines = zstandard.ZstdDecompressor().decompress(export.read_bytes(), max_output_size=1 << 24).split(b"\n")
+    lines[0] = lines[0].replace(b"\tI ", b"\tEdited: I ", 1).replace(b"\tWe ", b"\tEdited: We ", 1) \
+        .replace(b"\tYou ", b"\tEdited: You ", 1).replace(b"\tThey ", b"\tEdited: They ", 1)
+    del lines[1]  # sentence 2 is deleted upstream
+    export.write_bytes(zstandard.ZstdCompressor().compress(b"\n".join(lines)))
+    for path in (second / "exports").iterdir():
+        os.utime(path, (EXPORT_TIME + 7 * 86400, EXPORT_TIME + 7 * 86400))
+    with serving(first) as srv:
+        build.build(Tatoeba(data_dir=data, mirror=srv.url, bucket_ids=100), data, progress=False, policy=FAST)
+    with serving(second) as srv:
+        manifests = build.build(Tatoeba(data_dir=data, mirror=srv.url, bucket_ids=100), data, progress=False,
+                                policy=FAST)
+    lineage = manifests["sentences"]["lineage"]
+    assert lineage["previous"] == VERSION and manifests["sentences"]["version"] == "2026-11-28"
+    assert (lineage["added"], lineage["changed"], lineage["removed"], lineage["unchanged"]) == (16, 1, 1, 78)
+    table = {r["id"]: r["change"] for r in
+             pq.read_table(data / "shards/tatoeba/2026-11-28/sentences/_lineage.parquet").to_pylist()}
+    assert table[1] == "changed" and table[2] == "removed" and list(table.values()).count("added") == 16
+    assert "Changes since 2026-11-21" in (data / "shards/tatoeba/2026-11-28/sentences/README.md").read_text()
