@@ -47,9 +47,16 @@ def discover(source: Source, version: str | None = None, policy: RetryPolicy | N
 
 
 def download(source: Source, data_dir: Path | str, version: str | None = None, *, max_workers: int = 4,
-             progress: bool = True, policy: RetryPolicy | None = None) -> Release:
-    """Discover the release and fetch its files, verified; records the release for ``shard``."""
+             progress: bool = True, policy: RetryPolicy | None = None, ignore_disk_check: bool = False) -> Release:
+    """Discover the release and fetch its files, verified; records the release for ``shard``.
+
+    Refuses to start when the disk cannot hold the raw files and the shards (see ``plan``).
+    """
+    from pipeline.plan import check_disk, make_plan
+
     release = discover(source, version, policy)
+    check_disk(make_plan(source, release, data_dir, downloader(source, ".", policy=policy, progress=False),
+                         max_workers), ignore_disk_check)
     target = raw_dir(data_dir, source.name, release.version)
     fetched = downloader(source, target, max_workers=max_workers, policy=policy, progress=progress).fetch_all(release.files)
     fetch_extra(source, release, target)
@@ -163,6 +170,7 @@ def run_parts(source: Source, dataset: str, release: Release, data_dir: Path | s
 
 def build(source: Source, data_dir: Path | str, version: str | None = None, *, max_workers: int = 4,
           progress: bool = True, policy: RetryPolicy | None = None,
-          datasets: list[str] | None = None) -> dict[str, dict]:
-    release = download(source, data_dir, version, max_workers=max_workers, progress=progress, policy=policy)
+          datasets: list[str] | None = None, ignore_disk_check: bool = False) -> dict[str, dict]:
+    release = download(source, data_dir, version, max_workers=max_workers, progress=progress, policy=policy,
+                       ignore_disk_check=ignore_disk_check)
     return shard(source, data_dir, release.version, datasets=datasets, max_workers=max_workers, progress=progress)

@@ -83,19 +83,37 @@ def _summary(manifests: dict[str, dict], data_dir: Path) -> None:
                    f"({splits}); dropped {manifest['totals']['dropped']:,}; shards in {root}")
 
 
+IgnoreDisk = Annotated[bool, typer.Option("--ignore-disk-check", help="Start even if the disk looks too small.")]
+
+
+@app.command()
+def plan(source: SourceArg, data_dir: DataDir = Path("data"), mirror: Mirror = None, version: Version = None,
+         workers: Workers = 4, compression: Compression = "zst", wiki: Wiki = "simplewiki", date: Date = "latest",
+         manual_dir: ManualDir = None, hf: HF = False, crawl: Crawl = None, mode: Mode = "wet",
+         max_files: MaxFiles = None, files: Files = None) -> None:
+    """Before a run: files, bytes to download, disk for raw files and shards, and a time estimate."""
+    from pipeline.plan import make_plan
+
+    src = _source(source, data_dir, mirror, compression=compression, wiki=wiki, date=date, manual_dir=manual_dir,
+                  hf=hf, crawl=crawl, mode=mode, max_files=max_files, files=files)
+    release = stages.discover(src, version)
+    typer.echo(make_plan(src, release, data_dir, stages.downloader(src, ".", progress=False), workers).describe())
+
+
 @app.command()
 def download(source: SourceArg, data_dir: DataDir = Path("data"), mirror: Mirror = None, version: Version = None,
              workers: Workers = 4, retries: Retries = 8, compression: Compression = "zst",
              wiki: Wiki = "simplewiki", date: Date = "latest", manual_dir: ManualDir = None,
              credentials_file: CredentialsFile = None, hf: HF = False,
              official_checksums: OfficialChecksums = True, crawl: Crawl = None, mode: Mode = "wet",
-             max_files: MaxFiles = None, files: Files = None, quiet: Quiet = False) -> None:
+             max_files: MaxFiles = None, files: Files = None, ignore_disk_check: IgnoreDisk = False,
+             quiet: Quiet = False) -> None:
     """Discover the upstream release and fetch its files, resumable and verified."""
     src = _source(source, data_dir, mirror, compression=compression, wiki=wiki, date=date, manual_dir=manual_dir,
                   credentials_file=credentials_file, hf=hf, official_checksums=official_checksums, crawl=crawl,
                   mode=mode, max_files=max_files, files=files)
     release = stages.download(src, data_dir, version, max_workers=workers, progress=not quiet,
-                              policy=RetryPolicy(attempts=retries))
+                              policy=RetryPolicy(attempts=retries), ignore_disk_check=ignore_disk_check)
     target = stages.raw_dir(data_dir, source, release.version)
     typer.echo(f"{source} {release.version}: {len(release.files)} files verified in {target}")
 
@@ -128,7 +146,7 @@ def build_command(source: SourceArg, data_dir: DataDir = Path("data"), mirror: M
                   official_checksums: OfficialChecksums = True, size: Size = 256, quality: Quality = 90,
                   holdout: Holdout = 0.0, crawl: Crawl = None, mode: Mode = "wet", max_files: MaxFiles = None,
                   files: Files = None, languages: Languages = "en", filters: Filters = "gopher",
-                  pii: PIIOption = False, quiet: Quiet = False) -> None:
+                  pii: PIIOption = False, ignore_disk_check: IgnoreDisk = False, quiet: Quiet = False) -> None:
     """Download, then shard."""
     src = _source(source, data_dir, mirror, splits, shard_mb, pairs=pairs, compression=compression,
                   bucket_ids=bucket_ids, wiki=wiki, date=date, pages_per_part=pages_per_part,
@@ -137,7 +155,8 @@ def build_command(source: SourceArg, data_dir: DataDir = Path("data"), mirror: M
                   size=size, quality=quality, holdout=holdout, crawl=crawl, mode=mode, max_files=max_files,
                   files=files, languages=languages, filters=filters, pii=pii)
     manifests = stages.build(src, data_dir, version, max_workers=workers, progress=not quiet,
-                             policy=RetryPolicy(attempts=retries), datasets=dataset)
+                             policy=RetryPolicy(attempts=retries), datasets=dataset,
+                             ignore_disk_check=ignore_disk_check)
     _summary(manifests, data_dir)
 
 

@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import BinaryIO, Callable, Iterable, Iterator, TypeVar
 from urllib.parse import urlparse
 
@@ -251,7 +251,19 @@ class Downloader:
     # -- small metadata requests (listings, status files) -----------------------
 
     def probe(self, url: str) -> Probe:
-        """HEAD a URL: size, Last-Modified and ETag, with the same retries as a fetch."""
+        """HEAD a URL (or stat a local/fsspec path): size, Last-Modified and ETag, with the same retries."""
+        if urlparse(url).scheme not in ("http", "https"):
+            import fsspec
+
+            try:
+                fs, path = fsspec.core.url_to_fs(url)
+                info = fs.info(path)
+            except FileNotFoundError as err:
+                raise PermanentDownloadError(f"not found: {url}") from err
+            modified = info.get("mtime") or info.get("created")
+            stamp = datetime.fromtimestamp(float(modified), tz=timezone.utc) if modified else None
+            return Probe(url, info.get("size"), stamp, None)
+
         def attempt() -> Probe:
             response = self._request("HEAD", url)
             with response:

@@ -129,3 +129,28 @@ def _wait(check, seconds: float, what: str) -> None:
             pass
         time.sleep(1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_plan_and_the_disk_check(server, tmp_path, monkeypatch):
+    from tests.test_cli import datamill
+
+    got = datamill("plan", "wikipedia", "--wiki", "simplewiki", "--date", "20261101", "--data-dir", str(tmp_path),
+                   "--mirror", server.url + "wikimedia/")
+    assert got.returncode == 0, got.stderr
+    assert "simplewiki-20261101: 2 files" in got.stdout and "to download:" in got.stdout and "time:" in got.stdout
+    got = datamill("plan", "commoncrawl", "--data-dir", str(tmp_path), "--mirror", server.url + "commoncrawl/")
+    assert got.returncode == 0 and "2 files" in got.stdout, got.stderr
+
+    import shutil
+    from collections import namedtuple
+
+    from pipeline import build
+    from pipeline.sources.tatoeba import Tatoeba
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6, 100))
+    source = Tatoeba(data_dir=tmp_path, mirror=server.url + "tatoeba/")
+    with pytest.raises(ConfigError, match="not enough disk"):
+        build.download(source, tmp_path, progress=False)
+    assert not (tmp_path / "raw" / "tatoeba").exists() or not any((tmp_path / "raw" / "tatoeba").rglob("*.zst"))
+    build.download(source, tmp_path, progress=False, ignore_disk_check=True)
