@@ -49,7 +49,7 @@ dropped records and the reason for each are in `_rejects/`.
 |---|---|
 {drops}
 
-{_quality(manifest)}{_lineage(manifest)}
+{_quality(manifest)}{_lineage(manifest)}{_plots(spec.root, manifest)}
 ## Configuration (hash `{manifest['config_hash']}`)
 
 ```json
@@ -59,6 +59,15 @@ dropped records and the reason for each are in `_rejects/`.
     path = spec.root / "README.md"
     write_bytes_atomic(path, ("\n".join(front) + "\n" + body).encode())
     return path
+
+
+def _plots(root: Path, manifest: dict[str, Any]) -> str:
+    from pipeline.plots import card_plots
+
+    made = card_plots(root, manifest)
+    if not made:
+        return ""
+    return "## Plots\n\n" + "\n\n".join(f"![{title}]({path})" for title, path in made) + "\n\n"
 
 
 def _lineage(manifest: dict[str, Any]) -> str:

@@ -142,3 +142,10 @@ def test_cli_manual_dir_and_missing_files(upstream, tmp_path):
     assert "imagenet/classification ILSVRC2012: 39 rows (train 27, validation 12); dropped 3" in got.stdout
     got = datamill("download", "imagenet", "--data-dir", str(tmp_path / "none"))
     assert got.returncode == 1 and "ILSVRC2012_img_train.tar" in got.stderr and "Traceback" not in got.stderr
+
+
+def test_card_has_plots(official):
+    data, _ = official
+    card = (dataset(data) / "README.md").read_text()
+    for name in ("images", "labels", "drops"):
+        assert f"_plots/{name}.png" in card and (dataset(data) / "_plots" / f"{name}.png").stat().st_size > 1000

@@ -130,3 +130,17 @@ def test_card_loads_with_hugging_face_datasets(tmp_path):
     card = (tmp_path / "README.md").read_text()
     assert card.startswith("---\n") and "divisible_by_97" in card
     assert json.loads((tmp_path / "_manifest.json").read_text())["complete"] is True
+
+
+def test_two_builds_of_the_same_dataset_at_once(tmp_path):
+    """Two processes on one data root: locks keep them from corrupting each other; both end complete."""
+    reference = tmp_path / "reference"
+    shard_job.run(reference)
+    shared = tmp_path / "shared"
+    runs = [subprocess.Popen([sys.executable, "-m", "tests.shard_job", str(shared), "--slow", "0.02"], cwd=REPO)
+            for _ in range(2)]
+    assert [r.wait(timeout=120) for r in runs] == [0, 0]
+    assert all_ids(shared) == all_ids(reference)
+    listed = {s["file"] for s in load_manifest(shared)["shards"]}
+    on_disk = {str(p.relative_to(shared)) for p in shared.rglob("*.parquet") if "_rejects" not in p.parts}
+    assert on_disk == listed and not list(shared.rglob(".tmp-*"))

@@ -137,3 +137,8 @@ def test_cli_builds_a_wiki_by_name_and_date(server, tmp_path):
     got = datamill("download", "wikipedia", "--wiki", "itwiki", "--date", "20261101", "--data-dir", str(tmp_path),
                    "--mirror", server.url + "wikimedia/")
     assert got.returncode == 1 and "failed" in got.stderr and "not done" in got.stderr
+
+
+def test_card_has_a_text_length_histogram(built):
+    root = articles(built, "simplewiki-20261101")
+    assert (root / "_plots" / "text_length.png").exists() and "_plots/text_length.png" in (root / "README.md").read_text()
