@@ -1,47 +1,129 @@
-"""`make demo`: the main job end to end on the embedded sample upstream, offline.
+"""`make demo`: the whole mission offline on the embedded samples, through the scheduled-build flow.
 
-Serves ``data/samples/`` on 127.0.0.1 exactly as the real hosts lay their files out,
-points the production flow at it with ``--mirror``, and prints what was built.
+Serves ``data/samples/`` on 127.0.0.1 laid out like the real hosts, writes a datamill.toml
+that points the production code at it (ImageNet's sample stands in for a manual
+download), and runs the build flow: the four sources in parallel → tokenizers → a short
+training of each model. Ends with ``data/report.md``: counts, drops, metrics and plots.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 from pipeline.localserver import serving
-from pipeline.reports import describe
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+CONFIG = """# written by `make demo`: the production flows pointed at a local copy of each upstream
+data_dir = "{data}"
+workers = 2
+
+[sources.tatoeba]
+mirror = "{url}tatoeba/"
+bucket_ids = 500
+pairs = "eng-fra,fra-eng"  # the demo translator learns one language pair, both ways
+
+[sources.wikipedia]
+mirror = "{url}wikimedia/"
+wiki = "simplewiki"
+date = "latest"
+pages_per_part = 100
+splits = "train=0.9,validation=0.05,test=0.05"  # a sample this small needs a larger validation share
+
+[sources.commoncrawl]
+mirror = "{url}commoncrawl/"
+
+[sources.imagenet]
+manual_dir = "{samples}/imagenet"
+size = 64
+
+[features."wikipedia/articles"]
+vocab = 1000
+
+[features."tatoeba/pairs"]
+vocab = 600
+columns = ["source_text", "target_text"]
+
+[train.language_id]
+data = "tatoeba/sentences"
+steps = 150
+batch_size = 32
+learning_rate = 0.003
+options = {{ dim = 32, vocab = 600 }}
+
+[train.image_classifier]
+data = "imagenet/classification"
+steps = 80
+batch_size = 16
+eval_every = 40
+options = {{ image_size = 32, width = 8, depth = 1 }}
+
+[train.language_model]
+data = "wikipedia/articles"
+steps = 80
+batch_size = 16
+options = {{ seq_len = 48, dim = 64, layers = 2, vocab = 1000 }}
+
+[train.translator]
+data = "tatoeba/pairs"
+steps = 400
+batch_size = 32
+learning_rate = 0.002
+eval_every = 200
+options = {{ max_len = 16, dim = 64, layers = 2, vocab = 600 }}
+"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default="data", help="where raw files and shards go")
+    parser.add_argument("--data-dir", default="data", help="where raw files, shards and runs go")
     args = parser.parse_args()
-    from flows.commoncrawl import commoncrawl_flow
-    from flows.imagenet import imagenet_flow
-    from flows.tatoeba import tatoeba_flow
-    from flows.wikipedia import wikipedia_flow
+    from flows.build import build_flow
 
+    data = Path(args.data_dir).resolve()
     started = time.time()
     with serving(SAMPLES) as server:
-        print(f"serving the sample upstream {SAMPLES} at {server.url}", flush=True)
-        built = {
-            "tatoeba": tatoeba_flow(data_dir=args.data_dir, mirror=server.url + "tatoeba/", bucket_ids=500),
-            "wikipedia": wikipedia_flow(wiki="simplewiki", date="latest", data_dir=args.data_dir,
-                                        mirror=server.url + "wikimedia/", pages_per_part=100),
-            "commoncrawl": commoncrawl_flow(data_dir=args.data_dir, mirror=server.url + "commoncrawl/"),
-            # Gated upstream: the sample stands in for the archives a user downloads by hand.
-            "imagenet": imagenet_flow(data_dir=args.data_dir, manual_dir=str(SAMPLES / "imagenet"), size=64),
-        }
-    for source, summary in built.items():
-        print(f"\n=== datamill demo: {source} ===")
-        for dataset, info in summary.items():
-            root = Path(args.data_dir) / "shards" / source / info["version"] / dataset
-            print(f"\n{describe(root, sample=2)}\n  -> {root.resolve()}")
-    print(f"\ndone in {time.time() - started:.1f}s")
+        print(f"serving the sample upstreams {SAMPLES} at {server.url}", flush=True)
+        config = data / "demo.toml"
+        data.mkdir(parents=True, exist_ok=True)
+        config.write_text(CONFIG.format(data=data, url=server.url, samples=SAMPLES))
+        result = build_flow(config=str(config))
+    report = write_report(data, result, time.time() - started)
+    print("\n" + report.read_text())
+    print(f"report: {report}")
+
+
+def write_report(data: Path, result: dict, seconds: float) -> Path:
+    from pipeline.config import resolve_dataset
+    from pipeline.shards import load_manifest
+
+    lines = ["# datamill demo report", "", f"Built in {seconds:.0f} s from the samples in `data/samples/`.", "",
+             "## Datasets", "", "| dataset | version | rows | dropped (by reason) | card |", "|---|---|---|---|---|"]
+    plots = []
+    for source, datasets in result["sources"].items():
+        for dataset, info in datasets.items():
+            root = Path(resolve_dataset(data, f"{source}/{dataset}"))
+            drops = ", ".join(f"{k} {v}" for k, v in load_manifest(root)["totals"]["drops"].items()) or "none"
+            lines.append(f"| {source}/{dataset} | {info['version']} | {info['rows']:,} | {drops} | "
+                         f"`{root.relative_to(data)}/README.md` |")
+            plots += [f"![{source}/{dataset} {p.stem}]({p.relative_to(data)})" for p in sorted((root / "_plots").glob("*.png"))]
+    lines += ["", "## Models", "", "| model | steps | validation | baseline (k-NN) |", "|---|---|---|---|"]
+    for model, info in result["models"].items():
+        metrics = ", ".join(f"{k} {v:.3g}" for k, v in info["metrics"].items())
+        baseline = ", ".join(f"{k} {v:.3g}" for k, v in info.get("baseline", {}).items()) or "—"
+        lines.append(f"| {model} | {info['steps']} | {metrics} | {baseline} |")
+    translations = result["models"].get("translator", {}).get("translations", {})
+    if translations:
+        lines += ["", "Greedy translations after the short training:", ""]
+        lines += [f"- {source} → {target}" for source, target in translations.items()]
+    lines += ["", "## Plots", "", *plots, ""]
+    report = data / "report.md"
+    report.write_text("\n".join(lines))
+    (data / "report.json").write_text(json.dumps(result, indent=1, default=str))
+    return report
 
 
 if __name__ == "__main__":
