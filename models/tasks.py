@@ -53,6 +53,16 @@ class Task:
     def baseline(self, train_batches: Iterable[dict], validation_batches: Iterable[dict]) -> dict[str, float]:
         return {}
 
+    def classification_metrics(self, model, batches: Iterable[dict], inputs: str) -> dict[str, float]:
+        """Mean loss and accuracy of a classifier whose batches hold ``inputs`` and ``label``."""
+        losses, correct, total = [], 0, 0
+        for batch in batches:
+            logits = model(batch[inputs], training=False)
+            losses.append(float(ops.mean(self.per_example_loss(batch["label"], logits))))
+            correct += int(np.sum(np.argmax(np.asarray(logits), -1) == np.asarray(batch["label"])))
+            total += len(batch["label"])
+        return {"loss": float(np.mean(losses)) if losses else float("nan"), "accuracy": correct / max(1, total)}
+
     def extras(self, model) -> dict[str, Any]:
         return {}
 
@@ -95,13 +105,7 @@ class ImageClassifier(Task):
         return batch["image"], batch["label"]
 
     def evaluate(self, model, batches: Iterable[dict]) -> dict[str, float]:
-        losses, correct, total = [], 0, 0
-        for batch in batches:
-            logits = model(batch["image"], training=False)
-            losses.append(float(ops.mean(self.per_example_loss(batch["label"], logits))))
-            correct += int(np.sum(np.argmax(np.asarray(logits), -1) == np.asarray(batch["label"])))
-            total += len(batch["label"])
-        return {"loss": float(np.mean(losses)) if losses else float("nan"), "accuracy": correct / max(1, total)}
+        return self.classification_metrics(model, batches, "image")
 
     def baseline(self, train_batches, validation_batches) -> dict[str, float]:
         def gather(batches):
@@ -250,13 +254,7 @@ class LanguageIdentifier(Task):
         return batch["tokens"], batch["label"]
 
     def evaluate(self, model, batches) -> dict[str, float]:
-        losses, correct, total = [], 0, 0
-        for b in batches:
-            logits = model(b["tokens"], training=False)
-            losses.append(float(ops.mean(self.per_example_loss(b["label"], logits))))
-            correct += int(np.sum(np.argmax(np.asarray(logits), -1) == np.asarray(b["label"])))
-            total += len(b["label"])
-        return {"loss": float(np.mean(losses)) if losses else float("nan"), "accuracy": correct / max(1, total)}
+        return self.classification_metrics(model, batches, "tokens")
 
     def baseline(self, train_batches, validation_batches) -> dict[str, float]:
         vocab = self.tokenizer.get_vocab_size()

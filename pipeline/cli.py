@@ -235,19 +235,9 @@ def train_command(
         option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Model option key=value.")] = None,
 ) -> None:
     """Train a model on prepared shards (resumable; TensorBoard logs in the run directory)."""
-    import json
-
     from models.train import TrainConfig, train
 
-    options = {}
-    for item in option or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--option: expected key=value, got {item!r}")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
+    options = _params(option, "--option")
     config = TrainConfig(steps=steps, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
                          schedule=schedule, checkpoint_every=checkpoint_every, eval_every=eval_every,
                          strategy=strategy, mixed_precision=mixed_precision, options=options)
@@ -286,14 +276,15 @@ def _flow(name: str):
     return getattr(importlib.import_module(module), attribute)
 
 
-def _params(items: list[str] | None) -> dict[str, object]:
+def _params(items: list[str] | None, flag: str = "--param") -> dict[str, object]:
+    """``key=value`` flags; values are read as JSON when they parse (numbers, lists, true), else as text."""
     import json
 
     params = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise ConfigError(f"--param: expected key=value, got {item!r}")
+            raise ConfigError(f"{flag}: expected key=value, got {item!r}")
         try:
             params[key] = json.loads(value)
         except json.JSONDecodeError:
