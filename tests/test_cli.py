@@ -46,7 +46,7 @@ def test_errors_are_one_line_and_non_zero(tmp_path):
     assert got.returncode != 0 and "Traceback" in got.stderr
 
 
-def test_features_and_stream_commands(shards):
+def test_features_and_stream_commands(shards, tmp_path):
     got = datamill("features", str(shards["articles"]), "--vocab", "300")
     assert got.returncode == 0, got.stderr
     assert "_features/tokenizer-bpe300-" in got.stdout
@@ -58,5 +58,9 @@ def test_features_and_stream_commands(shards):
     assert got.returncode == 0 and "image (24, 24, 3)" in got.stdout, got.stderr
     got = datamill("stream", str(shards["sentences"]), "--bench", "--batch-size", "8")
     assert got.returncode == 0 and "examples/s" in got.stdout, got.stderr
-    got = datamill("stream", str(shards["pairs"]), "--take", "1")
+    import shutil
+
+    fresh = tmp_path / "pairs"  # a copy without _features/, whatever other tests trained
+    shutil.copytree(shards["pairs"], fresh, ignore=shutil.ignore_patterns("_features"))
+    got = datamill("stream", str(fresh), "--take", "1")
     assert got.returncode == 1 and "datamill features" in got.stderr, "a missing tokenizer says how to make one"
