@@ -40,26 +40,32 @@ class BadRow:
 
 
 def read_batches(stream: BinaryIO, columns: list[str], block_size: int = 16 << 20, workers: int = 2,
-                 then: Callable[[pa.Table, list[BadRow]], T] | None = None) -> Iterator[T]:
+                 then: Callable[[pa.Table, list[BadRow]], T] | None = None,
+                 max_record_bytes: int = 64 << 20) -> Iterator[T]:
     """Yield ``then(table, bad_rows)`` per block of the dump, in file order.
 
     ``table`` has one string column per name (NULLs decoded); ``bad_rows`` are the lines
     that could not be read. Blocks are parsed on ``workers`` threads (Arrow releases the
-    GIL), with at most ``workers + 1`` blocks in memory.
+    GIL), with at most ``workers + 1`` blocks in memory; a record longer than
+    ``max_record_bytes`` is skipped and reported, never held whole.
     """
     finish = then or (lambda table, bad: (table, bad))
+    empty = pa.table({c: pa.array([], pa.string()) for c in columns})
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="tsv") as pool:
         pending: deque[Future] = deque()
-        for block in _blocks(stream, block_size):
-            pending.append(pool.submit(lambda b: finish(*_parse_block(b, columns)), block))
+        for block in _blocks(stream, block_size, max_record_bytes):
+            if isinstance(block, BadRow):
+                pending.append(pool.submit(finish, empty, [block]))
+            else:
+                pending.append(pool.submit(lambda b: finish(*_parse_block(b, columns)), block))
             if len(pending) > workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
 
 
-def _blocks(stream: BinaryIO, block_size: int) -> Iterator[bytes]:
-    """Cut the stream into blocks that end at record boundaries."""
+def _blocks(stream: BinaryIO, block_size: int, max_record_bytes: int) -> Iterator[bytes | BadRow]:
+    """Cut the stream into blocks that end at record boundaries (a giant record becomes a BadRow)."""
     leftover = b""
     while True:
         chunk = stream.read(block_size)
@@ -67,6 +73,11 @@ def _blocks(stream: BinaryIO, block_size: int) -> Iterator[bytes]:
         if not buffer:
             return
         cut = len(buffer) if not chunk else _last_record_end(buffer)
+        if cut <= 0 and len(buffer) > max_record_bytes:
+            key = buffer[:64].split(b"\t", 1)[0].decode("utf-8", "replace")
+            yield BadRow(key, "too_large", f"a record of more than {max_record_bytes:,} bytes was skipped")
+            leftover = _skip_record(stream, block_size)
+            continue
         if cut <= 0:  # one record larger than a block: read on
             leftover = buffer
             continue
@@ -74,6 +85,30 @@ def _blocks(stream: BinaryIO, block_size: int) -> Iterator[bytes]:
         leftover = buffer[cut:]
         if not chunk:
             return
+
+
+def _skip_record(stream: BinaryIO, block_size: int) -> bytes:
+    """Read past the rest of an oversized record; returns what follows its end."""
+    previous = b""
+    while chunk := stream.read(block_size):
+        data = previous[-64:] + chunk
+        end = _first_record_end(data)
+        if end >= 0:
+            return data[end:]
+        previous = data
+    return b""
+
+
+def _first_record_end(buffer: bytes) -> int:
+    start = 0
+    while (nl := buffer.find(b"\n", start)) >= 0:
+        slashes = 0
+        while nl - slashes - 1 >= 0 and buffer[nl - slashes - 1] == 0x5C:
+            slashes += 1
+        if slashes % 2 == 0:
+            return nl + 1
+        start = nl + 1
+    return -1
 
 
 def _last_record_end(buffer: bytes) -> int:

@@ -55,3 +55,13 @@ def test_block_boundaries_never_change_the_result(block_size):
     whole = read_all(detailed, 1 << 20, columns)
     assert read_all(detailed, block_size, columns) == whole
     assert len(whole[0]) > 80
+
+
+def test_a_giant_record_is_skipped_with_a_reason_not_held():
+    data = b"1\teng\tok\n2\teng\t" + b"x" * 5000 + b"\n3\teng\tafter\n"
+    rows, bad = [], []
+    for table, b in mysql_tsv.read_batches(io.BytesIO(data), COLUMNS, block_size=256, max_record_bytes=1000):
+        rows += table.to_pylist()
+        bad += b
+    assert [r["id"] for r in rows] == ["1", "3"]
+    assert [(b.key, b.reason) for b in bad] == [("2", "too_large")]
