@@ -131,7 +131,13 @@ def _parse_block(block: bytes, columns: list[str]) -> tuple[pa.Table, list[BadRo
     table = _fast_split(block, columns)
     if table is None:
         block = _letter_escapes(block)
-        table = _split_fields(block, columns, _collect_invalid(bad))
+        try:
+            table = _split_fields(block, columns, _collect_invalid(bad))
+        except pa.ArrowInvalid:
+            # pyarrow gives up on a malformed line it cannot even show us (bytes that are not UTF-8):
+            # split this block line by line instead.
+            bad.clear()
+            table = _split_lines(block, columns, bad)
     # Each NULL the reader produced came from one whole-field "\N", one backslash each; if
     # that accounts for every backslash in the block, no value needs unescaping.
     nulls = sum(table.column(c).null_count for c in columns)
@@ -205,6 +211,23 @@ def _split_fields(block: bytes, columns: list[str], on_invalid) -> pa.Table:
                                              null_values=["\\N"], strings_can_be_null=True,
                                              quoted_strings_can_be_null=False),
     )
+
+
+def _split_lines(block: bytes, columns: list[str], bad: list[BadRow]) -> pa.Table:
+    """The slow path: one line at a time; lines with the wrong number of fields become BadRows."""
+    values: list[list[bytes | None]] = [[] for _ in columns]
+    for line in block.split(b"\n"):
+        if not line:
+            continue
+        fields = line.split(b"\t")
+        if len(fields) != len(columns):
+            bad.append(BadRow(fields[0][:64].decode("utf-8", "replace"), "column_count",
+                              f"expected {len(columns)} fields, got {len(fields)}: "
+                              f"{line[:500].decode('utf-8', 'replace')}"))
+            continue
+        for column, value in zip(values, fields):
+            column.append(None if value == NULL else value)
+    return pa.table({name: pa.array(column, pa.binary()) for name, column in zip(columns, values)})
 
 
 def _collect_invalid(bad: list[BadRow]):
