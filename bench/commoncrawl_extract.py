@@ -19,7 +19,7 @@ from fastwarc.warc import WarcRecordType
 
 from pipeline.sources.commoncrawl import CommonCrawl
 from pipeline.warc import Failure, iter_records
-from tests.fixtures.commoncrawl_upstream import html_page, prose, record, response, warcinfo
+from tests.fixtures.commoncrawl_upstream import html_page, prose, response, warcinfo
 
 
 def make_warc(path: Path, pages: int) -> int:

@@ -314,7 +314,7 @@ def serve(config: Annotated[Path, typer.Option("--config", help="The datamill.to
 
     settings = load_config(config)
     deployments = []
-    for source, options in settings.sources.items():
+    for source in settings.sources:
         params = {"data_dir": settings.data_dir, "workers": settings.workers, "runner": settings.runner,
                   "dask_address": settings.dask_address, **settings.source_options(source)}
         schedule = {"interval": every} if every else ({"cron": settings.schedule(source)} if settings.schedule(source) else {})

@@ -54,15 +54,6 @@ def unpack_bytes(buffer, offsets):
     return tf.strings.substr(buffer, offsets[:-1], offsets[1:] - offsets[:-1])
 
 
-def to_numpy(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Numbers as NumPy numbers; strings and bytes as an object array of bytes (tf.string)."""
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        return np.array([v.encode() if v is not None else b"" for v in column.to_pylist()], dtype=object)
-    if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
-        return np.array([v if v is not None else b"" for v in column.to_pylist()], dtype=object)
-    return column.to_numpy(zero_copy_only=False)
-
-
 def fixed_batches(arrays: dict[str, np.ndarray], batch_size: int, drop_remainder: bool = True
                   ) -> Iterator[dict[str, np.ndarray]]:
     n = len(next(iter(arrays.values()))) if arrays else 0

@@ -25,7 +25,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import ConfigError, ShardError
-from pipeline.storage import read_json
 
 MANIFEST = "_manifest.json"
 

@@ -9,7 +9,6 @@ dataset never silently pairs with an old vocabulary. Encoding runs a window at a
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Iterator
 
 import fsspec
