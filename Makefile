@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test bench lock clean
+.PHONY: setup demo test bench reliability lock clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Kill sweeps, network faults, fuzzing at 10,000 cases per parser, secrets and load (~20 min).
+reliability: $(STAMP)
+	$(BIN)/python -m pytest -q -s -m reliability tests/reliability
+	DATAMILL_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/uv pip install --python $(BIN)/python --quiet -c constraints.txt -e ".[test,bench]"

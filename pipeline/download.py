@@ -331,7 +331,12 @@ class Downloader:
         response = self._request("GET", remote.url, stream=True, extra_headers=headers)
         with response:
             offset = self._check_response(remote, response, part, offset, validator, hashes)
-            expected = remote.size if remote.size is not None else _total_size(response, offset)
+            served = _total_size(response, offset)
+            if remote.size is not None and served is not None and served != remote.size:
+                # Retrying cannot help: the server holds a different file than the one published.
+                raise SizeMismatch(f"{remote.name}: the server has {served:,} bytes, upstream publishes "
+                                   f"{remote.size:,}; nothing was promoted")
+            expected = remote.size if remote.size is not None else served
             # Raw bytes: the file exactly as published, even if served with Content-Encoding.
             body = response.raw.stream(CHUNK, decode_content=False)
             self._stream_into(part, offset, body, hashes, remote.name, expected)

@@ -72,6 +72,14 @@ def _blocks(stream: BinaryIO, block_size: int, max_record_bytes: int) -> Iterato
         buffer = leftover + chunk if leftover else chunk
         if not buffer:
             return
+        if len(leftover) >= block_size:  # we were reading on through one long record: is it too long?
+            first = _first_record_end(buffer)
+            if first > max_record_bytes or (first < 0 and not chunk and len(buffer) > max_record_bytes):
+                key = buffer[:64].split(b"\t", 1)[0].decode("utf-8", "replace")
+                yield BadRow(key, "too_large", f"a record of more than {max_record_bytes:,} bytes was skipped")
+                buffer = buffer[first:] if first > 0 else b""
+                if not buffer and not chunk:
+                    return
         cut = len(buffer) if not chunk else _last_record_end(buffer)
         if cut <= 0 and len(buffer) > max_record_bytes:
             key = buffer[:64].split(b"\t", 1)[0].decode("utf-8", "replace")

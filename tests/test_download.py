@@ -165,3 +165,13 @@ def test_sigkill_mid_transfer_then_resume_is_byte_identical(server, upstream, tm
     assert got.path.read_bytes() == (upstream / "blobs" / "big.bin").read_bytes()
     ranges = [r[2] for r in seen if "trickle/a" in r[1] and r[2]]
     assert ranges and int(ranges[-1][6:].rstrip("-")) >= kept - (1 << 20)
+
+
+def test_a_server_file_of_another_size_fails_at_once(server, upstream, tmp_path, seen):
+    from pipeline.errors import SizeMismatch
+
+    rf = remote(server, upstream, "small.bin", size=1_000_000, checksum=None)
+    with pytest.raises(SizeMismatch, match="upstream publishes 1,000,000"):
+        Downloader(tmp_path, policy=FAST, progress=False).fetch(rf)
+    assert len([r for r in seen if r[1].endswith("small.bin")]) == 1, "no retries: it cannot get better"
+    assert not (tmp_path / "small.bin").exists()
