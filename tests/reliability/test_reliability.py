@@ -55,20 +55,20 @@ def kill_at(command: list[str], delay: float, env: dict | None = None) -> int | 
 # -- kill sweeps ---------------------------------------------------------------------------------
 
 def test_download_kill_sweep(server, upstream, tmp_path):
-    blob = upstream / "blobs" / "small.bin"  # 200 kB at 320 kB/s through the trickle route
+    blob = upstream / "blobs" / "big.bin"  # 3 MB at 320 kB/s through the trickle route: ~10 s
     digest = hashlib.sha256(blob.read_bytes()).hexdigest()
     rng = random.Random(1)
     identical = killed = 0
     for point in range(POINTS):
-        url = f"{server.url}fault/trickle/k{point}/blobs/small.bin"
+        url = f"{server.url}fault/trickle/k{point}/blobs/big.bin"
         target = tmp_path / f"d{point}"
         script = (f"from pipeline.download import Downloader, RemoteFile; Downloader({str(target)!r}, progress=False)"
-                  f".fetch(RemoteFile({url!r}, 'small.bin', {blob.stat().st_size}, 'sha256:{digest}'))")
-        if kill_at([sys.executable, "-c", script], rng.uniform(0.3, 1.5)) is None:
+                  f".fetch(RemoteFile({url!r}, 'big.bin', {blob.stat().st_size}, 'sha256:{digest}'))")
+        if kill_at([sys.executable, "-c", script], rng.uniform(1.0, 8.0)) is None:
             killed += 1
-        assert not (target / "small.bin").exists() or hashlib.sha256((target / "small.bin").read_bytes()).hexdigest() == digest
+        assert not (target / "big.bin").exists(), "a killed transfer never leaves a promoted file"
         got = Downloader(target, policy=FAST, progress=False).fetch(
-            RemoteFile(url, "small.bin", blob.stat().st_size, f"sha256:{digest}"))
+            RemoteFile(url, "big.bin", blob.stat().st_size, f"sha256:{digest}"))
         identical += got.sha256 == digest and got.path.read_bytes() == blob.read_bytes()
     record("download_kill_sweep", points=POINTS, killed_mid_transfer=killed, byte_identical=identical)
     assert identical == POINTS
