@@ -143,3 +143,10 @@ def test_training_flow(prefect_harness, shards, tmp_path):
     summary = train_flow("language_id", str(shards["sentences"]), str(tmp_path / "run"), steps=4, batch_size=8,
                          options={"dim": 16, "vocab": 300})
     assert summary["steps"] == 4 and "accuracy" in summary["metrics"]
+
+
+def test_mirrored_strategy(shards, tmp_path):
+    dataset, options = SMALL["language_id"]
+    report = train("language_id", str(shards[dataset]), tmp_path, config(options, steps=6, strategy="mirrored"))
+    assert report["steps"] == 6 and report["config"]["strategy"] == "mirrored"
+    assert (tmp_path / "positions" / "step-00000006-worker0.json").exists()
