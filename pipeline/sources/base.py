@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from pipeline.download import Downloader, Fetched, RemoteFile
 from pipeline.shards import DatasetSpec, Part, Rejects
+from pipeline.storage import cached_dir
 
 
 @dataclass(frozen=True)
@@ -54,3 +55,24 @@ class Source(Protocol):
 
     def read_part(self, dataset: str, part: Part, rejects: Rejects) -> Iterator[pa.Table]:
         """Stream one part as Arrow tables (with a ``_split`` column); bad records go to ``rejects``."""
+
+
+class LocalFiles:
+    """Where a source keeps its files under the data root; every source mixes this in."""
+
+    data_dir: Path
+    name: str
+    release_prefix: str = ""
+
+    def raw_dir(self, release: Release) -> Path:
+        return self.data_dir / "raw" / self.name / release.version
+
+    def load_release(self, version: str) -> Release:
+        """A downloaded release, read back from disk (a part may run in another process or on another host)."""
+        from pipeline.build import load_release
+
+        return load_release(self.data_dir, self.name, version, self.release_prefix)
+
+    def cached(self, release: Release, key: str, build) -> Path:
+        """``build(dir)`` once per key under ``work/<source>/<version>/`` (see ``storage.cached_dir``)."""
+        return cached_dir(self.data_dir / "work" / self.name / release.version, key, build)

@@ -26,9 +26,8 @@ from fastwarc.warc import WarcRecordType
 from pipeline.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, SourceError
 from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
-from pipeline.sources.base import Release
+from pipeline.sources.base import LocalFiles, Release
 from pipeline.splits import SplitAssigner
-from pipeline.storage import cached_dir
 from pipeline.text import dedup, html, langid, quality
 from pipeline.warc import Failure, iter_records, split_http
 
@@ -48,7 +47,7 @@ SCHEMA = pa.schema([
 ])
 
 
-class CommonCrawl:
+class CommonCrawl(LocalFiles):
     """A crawl's WET or WARC files (a selection or all of them) → one dataset, ``text``."""
 
     name = "commoncrawl"
@@ -142,7 +141,7 @@ class CommonCrawl:
                 for i, f in enumerate(release.files)]
 
     def read_part(self, dataset: str, part: Part, rejects: Rejects) -> Iterator[pa.Table]:
-        release = self._load_release(part.options["version"])
+        release = self.load_release(part.options["version"])
         extracted = self._extract(release, part.options["file"])
         replay = pq.read_table(extracted / "rejects.parquet")
         for rid, reason, detail in zip(*(replay.column(c).to_pylist() for c in ("id", "reason", "detail"))):
@@ -171,7 +170,7 @@ class CommonCrawl:
             rejects, rows, exact, bands = Rejects(name), [], [], []
             handle = self._wet_record if self.mode == "wet" else self._warc_record
             wanted = WarcRecordType.conversion if self.mode == "wet" else WarcRecordType.response
-            for item in iter_records(self._raw(release) / name, handle, record_types=wanted):
+            for item in iter_records(self.raw_dir(release) / name, handle, record_types=wanted):
                 if isinstance(item, Failure):
                     rejects.add(item.key, item.reason, item.detail)
                     continue
@@ -188,7 +187,7 @@ class CommonCrawl:
             pq.write_table(rejects.table(), out / "rejects.parquet")
             dedup.write_signatures(out / "signatures.parquet", [dedup.key(index, r["doc"]) for r in rows], exact, bands)
 
-        return self._cached(release, key, build)
+        return self.cached(release, key, build)
 
     def _duplicates(self, release: Release) -> Path:
         extracted = [self._extract(release, f.name) for f in release.files]
@@ -199,7 +198,7 @@ class CommonCrawl:
             pq.write_table(found, out / "duplicates.parquet")
             shutil.rmtree(out / "partitions", ignore_errors=True)
 
-        return self._cached(release, key, build)
+        return self.cached(release, key, build)
 
     def _wet_record(self, record, block: bytes) -> dict[str, Any]:
         headers = record.headers
@@ -248,17 +247,6 @@ class CommonCrawl:
         return {"id": record_id, "url": url, "domain": host.removeprefix("www."), "text": text, "language": language,
                 "language_score": score, "crawl": crawl, "source_file": source_file,
                 "fetch_date": _date(item["date"]), **{name: signals.get(name) for name, _ in SIGNALS}}
-
-    def _cached(self, release: Release, key: str, build) -> Path:
-        return cached_dir(self.data_dir / "work" / self.name / release.version, key, build)
-
-    def _raw(self, release: Release) -> Path:
-        return self.data_dir / "raw" / self.name / release.version
-
-    def _load_release(self, version: str) -> Release:
-        from pipeline.build import load_release
-
-        return load_release(self.data_dir, self.name, version, self.release_prefix)
 
 
 def _date(value: str | None) -> datetime | None:

@@ -27,7 +27,7 @@ from pipeline.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, ManualDownloadRequired, SourceError
 from pipeline.images import ImageOptions, ImageRejected, process
 from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
-from pipeline.sources.base import Release
+from pipeline.sources.base import LocalFiles, Release
 from pipeline.splits import SplitAssigner
 from pipeline.storage import write_bytes_atomic
 
@@ -70,7 +70,7 @@ def credentials(credentials_file: str | None) -> dict[str, str]:
     return {}
 
 
-class ImageNet:
+class ImageNet(LocalFiles):
     """The ImageNet source (see the module docstring)."""
 
     name = "imagenet"
@@ -231,7 +231,7 @@ class ImageNet:
     # -- reading ------------------------------------------------------------------------------
 
     def read_part(self, dataset: str, part: Part, rejects: Rejects) -> Iterator[pa.Table]:
-        release = self._load_release()
+        release = self.load_release(VERSION)
         layout = self._layout(release)
         index = {s: i for i, (s, _) in enumerate(self.classes(release))}
         names = dict(self.classes(release))
@@ -278,7 +278,7 @@ class ImageNet:
 
     def _parquet_images(self, layout: L.Layout, part: Part, rejects: Rejects
                         ) -> Iterator[tuple[str, bytes, str, int, str]]:
-        classes = self.classes(self._load_release())
+        classes = self.classes(self.load_release(VERSION))
         split = part.options["split"]
         for batch in pq.ParquetFile(layout.root / part.options["file"]).iter_batches(columns=["image", "label"]):
             for image, label in zip(batch.column("image").to_pylist(), batch.column("label").to_pylist()):
@@ -310,13 +310,8 @@ class ImageNet:
     # -- helpers --------------------------------------------------------------------------------
 
     def _layout(self, release: Release) -> L.Layout:
-        root = Path(release.meta["root"]) if release.meta.get("root") else self.data_dir / "raw" / self.name / VERSION
+        root = Path(release.meta["root"]) if release.meta.get("root") else self.raw_dir(release)
         return L.detect(root)
-
-    def _load_release(self) -> Release:
-        from pipeline.build import load_release
-
-        return load_release(self.data_dir, self.name, VERSION)
 
 
 def _labelled(name: str, data: bytes, labels: dict[str, str], index: dict[str, int], rejects: Rejects

@@ -29,9 +29,8 @@ from pipeline.archives import open_export
 from pipeline.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, PermanentDownloadError, SourceError
 from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
-from pipeline.sources.base import Release
+from pipeline.sources.base import LocalFiles, Release
 from pipeline.splits import SplitAssigner
-from pipeline.storage import cached_dir
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +73,7 @@ def parse_pairs(spec: str) -> list[tuple[str, str]] | None:
     return sorted({tuple(p.split("-", 1)) for p in pairs})  # type: ignore[misc]
 
 
-class Tatoeba:
+class Tatoeba(LocalFiles):
     """The Tatoeba source (see the module docstring for the steps)."""
 
     name = "tatoeba"
@@ -155,7 +154,7 @@ class Tatoeba:
                 for i, b in enumerate(buckets)]
 
     def read_part(self, dataset: str, part: Part, rejects: Rejects) -> Iterator[pa.Table]:
-        release = self._release(part.options["version"])
+        release = self.load_release(part.options["version"])
         if dataset == "sentences":
             yield from self._read_sentences(release, part, rejects)
         elif dataset == "pairs":
@@ -233,7 +232,7 @@ class Tatoeba:
                     spill.write(half)
             pq.write_table(rejects.table(), out / "rejects.parquet")
 
-        out = self._cached(release, key, build)
+        out = self.cached(release, key, build)
         return {"dir": out, "rejects": out / "rejects.parquet"}
 
     # -- cached steps -------------------------------------------------------------------------
@@ -246,7 +245,7 @@ class Tatoeba:
         def build(out: Path) -> None:
             rejects = Rejects("links")
             columns = []
-            with open_export(self._raw(release) / name, "links.csv") as stream:
+            with open_export(self.raw_dir(release) / name, "links.csv") as stream:
                 for edges, local in mysql_tsv.read_batches(stream, LINK_COLUMNS, then=_typed_links):
                     rejects.extend(local)
                     columns.append(edges)
@@ -255,7 +254,7 @@ class Tatoeba:
             np.save(out / "labels.npy", _component_labels(edges))
             pq.write_table(rejects.table(), out / "rejects.parquet")
 
-        out = self._cached(release, key, build)
+        out = self.cached(release, key, build)
         return {"dir": out, "key": key, "labels": np.load(out / "labels.npy", mmap_mode="r"),
                 "rejects": out / "rejects.parquet"}
 
@@ -270,7 +269,7 @@ class Tatoeba:
             rejects = Rejects("sentences")
             writers: dict[int, pq.ParquetWriter] = {}
             try:
-                with open_export(self._raw(release) / name, f"{export}.csv") as stream:
+                with open_export(self.raw_dir(release) / name, f"{export}.csv") as stream:
                     for typed, local in mysql_tsv.read_batches(stream, columns, then=_typed_sentences):
                         rejects.extend(local)
                         buckets = pc.divide(typed.column("id"), self.bucket_ids).to_numpy()
@@ -283,20 +282,9 @@ class Tatoeba:
                     w.close()
             pq.write_table(rejects.table(), out / "rejects.parquet")
 
-        out = self._cached(release, key, build)
+        out = self.cached(release, key, build)
         buckets = sorted(int(p.stem.split("-")[1]) for p in out.glob("bucket-*.parquet"))
         return {"dir": out, "key": key, "buckets": buckets, "rejects": out / "rejects.parquet"}
-
-    def _cached(self, release: Release, key: str, build) -> Path:
-        return cached_dir(self.data_dir / "work" / self.name / release.version, key, build)
-
-    def _raw(self, release: Release) -> Path:
-        return self.data_dir / "raw" / self.name / release.version
-
-    def _release(self, version: str) -> Release:
-        from pipeline.build import load_release
-
-        return load_release(self.data_dir, self.name, version, self.release_prefix)
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from pipeline import mediawiki
 from pipeline.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, DownloadError, SourceError, UpstreamNotReady
 from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
-from pipeline.sources.base import Release
+from pipeline.sources.base import LocalFiles, Release
 from pipeline.splits import SplitAssigner
 from pipeline.wikitext import RESIDUE_MARKERS, CleanOptions, Siteinfo, clean
 
@@ -66,7 +66,7 @@ def site_url(wiki: str) -> str:
     return f"https://{lang}.{'wikipedia' if project == 'wiki' else project}.org"
 
 
-class Wikipedia:
+class Wikipedia(LocalFiles):
     """One wiki's article dump (see the module docstring)."""
 
     name = "wikipedia"
@@ -207,7 +207,7 @@ class Wikipedia:
         if cache.exists():
             return np.load(cache)
         offsets = set()
-        with bz2.open(self._raw(release) / index, "rt", encoding="utf-8", errors="replace") as lines:
+        with bz2.open(self.raw_dir(release) / index, "rt", encoding="utf-8", errors="replace") as lines:
             for line in lines:
                 head = line.split(":", 1)[0]  # offset:page_id:title — titles may hold colons
                 if head.isdigit():
@@ -222,8 +222,8 @@ class Wikipedia:
     # -- reading ----------------------------------------------------------------------
 
     def read_part(self, dataset: str, part: Part, rejects: Rejects) -> Iterator[pa.Table]:
-        release = self._load_release(part.options["version"])
-        path = self._raw(release) / part.options["file"]
+        release = self.load_release(part.options["version"])
+        path = self.raw_dir(release) / part.options["file"]
         batch: list[dict[str, Any]] = []
         for row in self._rows(release, part, path, rejects):
             batch.append(row)
@@ -300,14 +300,6 @@ class Wikipedia:
         table = pa.Table.from_pylist(rows, schema=SCHEMA)
         splits = self.assigner.of_ints(table.column("id").to_numpy())
         return table.append_column(SPLIT_COLUMN, pa.array(splits, pa.string()))
-
-    def _raw(self, release: Release) -> Path:
-        return self.data_dir / "raw" / self.name / release.version
-
-    def _load_release(self, version: str) -> Release:
-        from pipeline.build import load_release
-
-        return load_release(self.data_dir, self.name, version, self.release_prefix)
 
 
 def _index_for(data_name: str, release: Release) -> str | None:
