@@ -32,12 +32,17 @@ def previous_version(root: Path, prefix: str = "") -> Path | None:
 
 
 def _fingerprints(root: Path, keys: list[str], content: list[str]) -> pa.Table:
-    tables = [pq.read_table(p, columns=keys + content) for p in shard_paths(root)]
-    table = pa.concat_tables(tables) if tables else pa.table({c: [] for c in keys + content})
-    columns = [table.column(c).to_pylist() for c in content]
-    digests = [hashlib.blake2b("\x1f".join("" if v is None else str(v) for v in row).encode(), digest_size=8).hexdigest()
-               for row in zip(*columns)] if columns else []
-    return table.select(keys).append_column("hash", pa.array(digests, pa.string()))
+    """(keys, hash of the content columns) per row, reading a batch at a time: only ids and hashes stay."""
+    pieces = []
+    for path in shard_paths(root):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=8192, columns=keys + content):
+            columns = [batch.column(c).to_pylist() for c in content]
+            digests = [hashlib.blake2b("\x1f".join("" if v is None else str(v) for v in row).encode(),
+                                       digest_size=8).hexdigest() for row in zip(*columns)]
+            pieces.append(pa.Table.from_batches([batch.select(keys)]).append_column("hash", pa.array(digests, pa.string())))
+    if not pieces:
+        return pa.table({**{k: pa.array([], pa.int64()) for k in keys}, "hash": pa.array([], pa.string())})
+    return pa.concat_tables(pieces)
 
 
 def compare(previous: Path, current: Path, source: str, dataset: str) -> dict[str, Any] | None:
