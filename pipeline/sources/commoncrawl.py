@@ -167,25 +167,30 @@ class CommonCrawl(LocalFiles):
         key = f"extract-{release.meta['sha256'][name][:16]}-{self.config_key()}"
 
         def build(out: Path) -> None:
-            rejects, rows, exact, bands = Rejects(name), [], [], []
+            rejects, pending, keys, exact, bands = Rejects(name), [], [], [], []
             handle = self._wet_record if self.mode == "wet" else self._warc_record
             wanted = WarcRecordType.conversion if self.mode == "wet" else WarcRecordType.response
-            for item in iter_records(self.raw_dir(release) / name, handle, record_types=wanted):
-                if isinstance(item, Failure):
-                    rejects.add(item.key, item.reason, item.detail)
-                    continue
-                row = self._filter(item, rejects, release.version, name)
-                if row is None:
-                    continue
-                row["doc"] = len(rows)
-                rows.append(row)
-                digest, band_hashes = dedup.signature(row["text"])
-                exact.append(digest)
-                bands.append(band_hashes)
             schema = SCHEMA.append(pa.field("doc", pa.int64()))
-            pq.write_table(pa.Table.from_pylist(rows, schema=schema), out / "docs.parquet")
+            with pq.ParquetWriter(out / "docs.parquet", schema, compression="zstd") as docs:
+                for item in iter_records(self.raw_dir(release) / name, handle, record_types=wanted):
+                    if isinstance(item, Failure):
+                        rejects.add(item.key, item.reason, item.detail)
+                        continue
+                    row = self._filter(item, rejects, release.version, name)
+                    if row is None:
+                        continue
+                    row["doc"] = len(keys)
+                    digest, band_hashes = dedup.signature(row["text"])
+                    keys.append(dedup.key(index, row["doc"]))
+                    exact.append(digest)
+                    bands.append(band_hashes)
+                    pending.append(row)
+                    if len(pending) >= 1000:  # texts go to disk as they come; only signatures stay in memory
+                        docs.write_table(pa.Table.from_pylist(pending, schema=schema))
+                        pending = []
+                docs.write_table(pa.Table.from_pylist(pending, schema=schema))
             pq.write_table(rejects.table(), out / "rejects.parquet")
-            dedup.write_signatures(out / "signatures.parquet", [dedup.key(index, r["doc"]) for r in rows], exact, bands)
+            dedup.write_signatures(out / "signatures.parquet", keys, exact, bands)
 
         return self.cached(release, key, build)
 
