@@ -177,11 +177,6 @@ def server(upstream) -> Iterator[LocalServer]:
 
 
 @pytest.fixture
-def hits() -> Counter:
-    return FaultHandler.hits
-
-
-@pytest.fixture
 def seen() -> list:
     FaultHandler.requests_seen.clear()
     return FaultHandler.requests_seen
