@@ -71,9 +71,24 @@ class DatasetSpec:
 
     @property
     def config_hash(self) -> str:
-        payload = json.dumps({"format": FORMAT_VERSION, "config": self.config,
-                              "schema": self.schema.to_string()}, sort_keys=True, default=str)
+        """The options that shape the rows, canonically: key order and number formatting do not count."""
+        payload = json.dumps(canonical({"format": FORMAT_VERSION, "config": self.config,
+                                        "schema": self.schema.to_string()}), sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def canonical(value: Any) -> Any:
+    """A JSON-able value with numbers normalized (1 == 1.0 == 1e0) and mappings key-sorted."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        number = float(value)
+        return int(number) if number.is_integer() else float(f"{number:.12g}")
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return str(value)
 
 
 @dataclass(frozen=True)

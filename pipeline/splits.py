@@ -14,6 +14,9 @@ import numpy as np
 from pipeline.errors import ConfigError
 
 DEFAULT_SPLITS: dict[str, float] = {"train": 0.98, "validation": 0.01, "test": 0.01}
+# The order splits take on the hash range: the usual names first (today's default order), then the rest by name,
+# so the order a user writes them in never moves a key to another split.
+CANONICAL_ORDER = ("train", "validation", "test")
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
@@ -32,11 +35,16 @@ def parse_splits(spec: str) -> dict[str, float]:
 
 
 def validate_splits(fractions: Mapping[str, float]) -> dict[str, float]:
+    """Checked fractions in canonical order (see ``CANONICAL_ORDER``), as floats."""
     if not fractions or any(v < 0 for v in fractions.values()):
         raise ConfigError("--splits: need at least one split and no negative fraction")
     if abs(sum(fractions.values()) - 1.0) > 1e-6:
         raise ConfigError(f"--splits: fractions must sum to 1, got {sum(fractions.values()):.6f}")
-    return dict(fractions)
+    return {name: float(fractions[name]) for name in sorted(fractions, key=_rank)}
+
+
+def _rank(name: str) -> tuple[int, str]:
+    return (CANONICAL_ORDER.index(name), "") if name in CANONICAL_ORDER else (len(CANONICAL_ORDER), name)
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:

@@ -34,3 +34,31 @@ def test_parse_splits():
     for bad in ("train=0.5", "train", "train=x,test=1", ""):
         with pytest.raises(ConfigError):
             parse_splits(bad)
+
+
+def test_split_order_and_number_formatting_do_not_change_the_assignment():
+    keys = np.arange(200_000)
+    default = SplitAssigner(salt="x").of_ints(keys)
+    for spec in ("test=0.01,validation=0.01,train=0.98", "validation=0.010,train=0.9800,test=1e-2"):
+        reordered = SplitAssigner(parse_splits(spec), salt="x")
+        assert list(reordered.of_ints(keys)) == list(default), spec
+        assert [reordered.of_key(f"k{i}") for i in range(500)] == [SplitAssigner(salt="x").of_key(f"k{i}")
+                                                                    for i in range(500)]
+
+
+def test_config_hash_is_canonical_and_still_sees_row_changing_options():
+    import pyarrow as pa
+
+    from pipeline.shards import DatasetSpec
+
+    def spec(config):
+        return DatasetSpec(root="x", source="s", dataset="d", version="v", schema=pa.schema([("id", pa.int64())]),
+                           config=config, license="CC0")
+
+    base = spec({"splits": SplitAssigner().fractions, "n": 1})
+    reordered = spec({"splits": SplitAssigner(parse_splits("test=0.01,validation=0.01,train=0.98")).fractions,
+                      "n": 1.0})
+    assert base.config_hash == reordered.config_hash
+    assert spec({"splits": SplitAssigner(parse_splits("train=0.8,validation=0.1,test=0.1")).fractions,
+                 "n": 1}).config_hash != base.config_hash
+    assert spec({"splits": SplitAssigner().fractions, "n": 2}).config_hash != base.config_hash
