@@ -1,9 +1,10 @@
 """Wikitext → plain article text with mwparserfromhell, keeping the words and numbers.
 
-Cheap scans first drop what is never text (comments, references, tables), which also
-makes the parse ~2.5x faster; the parse tree is then rendered node by node and dropped
-at once (holding trees alive slows the GC). Templates that carry words (convert, lang,
-nowrap, dates...) are rendered; layout templates (infoboxes, navboxes, citations) go.
+Cheap scans first drop what is never text (comments, references, tables) and hide what
+must not be parsed (nowiki, pre, code), which also makes the parse ~2.5x faster; the parse
+tree is then rendered node by node and dropped at once (holding trees alive slows the GC).
+Templates that carry words (convert, lang, nowrap, dates...) are rendered; layout templates
+(infoboxes, navboxes, citations) go. Block-level HTML becomes a paragraph break.
 """
 
 from __future__ import annotations
@@ -16,64 +17,50 @@ from mwparserfromhell.nodes import (
     Argument, Comment, ExternalLink, Heading, HTMLEntity, Tag, Template, Text, Wikilink,
 )
 
-RESIDUE_MARKERS = ("{{", "}}", "[[", "]]", "<ref", "'''", "{|", "|}", "__TOC__", "__NOTOC__", "<!--", "&nbsp;")
+from pipeline import wikitemplates as tpl
+from pipeline.wikinames import CANONICAL_DROPPED, DROPPED_ALIASES, WIKIPEDIA_LANGUAGES, language_of
+from pipeline.wikiprestrip import Vault, prestrip
+
+
+# Markup left in cleaned text: wiki syntax, any HTML tag (<div, </span>, <br />) and any HTML entity.
+RESIDUE_PATTERN = (r"\{\{|\}\}|\[\[|\]\]|'''|\{\||\|\}|__[A-Z]{3,}__|<!--"
+                   r"|</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>|&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
+_RESIDUE = re.compile(RESIDUE_PATTERN)
 DROPPED_TAGS = {"ref", "references", "gallery", "math", "chem", "ce", "timeline", "graph", "mapframe", "maplink",
                 "score", "imagemap", "templatestyles", "syntaxhighlight", "source", "table", "tr", "td", "th",
                 "caption", "hiero", "inputbox", "categorytree", "noinclude", "includeonly", "indicator", "style",
-                "script", "references"}
+                "script"}
 LINE_TAGS = {"br", "hr"}
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December"]
-RANGE_WORDS = {"-", "–", "to", "and", "or", "by", "x", "×", "+", "and(-)", "to(-)", "&"}
-DATE_TEMPLATES = {"birth date", "death date", "start date", "end date", "birth date and age",
-                  "death date and age", "start date and age", "end date and age", "birth-date", "dts", "date",
-                  "film date", "release date", "dob", "bda", "dda"}
-WRAPPERS = {"lang", "nowrap", "nobr", "small", "smaller", "big", "larger", "em", "strong", "sic", "not a typo",
-            "nobold", "noitalic", "resize", "script", "transl", "transliteration", "lang-rtl", "linktext", "wikt",
-            "keypress", "kbd", "code", "mono", "tooltip", "visible anchor", "anchor", "text", "noitalic",
-            "serif", "sans-serif", "smallcaps", "sc", "lower", "upper", "proper name", "vern", "nihongo2",
-            "ill", "interlanguage link", "interlanguage link multi", "lang-en", "lat", "ety"}
-FIRST_PARAM = {"abbr", "abbrlink", "tooltip", "ill", "interlanguage link", "interlanguage link multi",
-               "visible anchor", "anchor"}
-SYMBOLS = {"ndash": "–", "mdash": "—", "snd": " – ", "spaced ndash": " – ", "spnd": " – ", "spaced en dash": " – ",
-           "!": "|", "=": "=", "'": "'", "''": "\"", "·": " · ", "dot": " · ", "•": " • ", "bull": " • ",
-           "nbsp": " ", "sp": " ", "-": "", "thin space": " ", "en dash": "–", "em dash": "—", "pi": "π"}
-CURRENCIES = {"usd": "US$", "gbp": "£", "eur": "€", "aud": "A$", "cad": "C$", "inr": "₹", "jpy": "¥",
-              "us$": "US$", "£": "£", "€": "€", "a$": "A$", "c$": "C$", "₹": "₹", "¥": "¥"}
-RENDERED = (set(SYMBOLS) | DATE_TEMPLATES | WRAPPERS | FIRST_PARAM | set(CURRENCIES)
-            | {"convert", "cvt", "nihongo", "frac", "circa", "c.", "as of", "val"})
-_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
-_REF = re.compile(r"<ref(?:\s[^>/]*)?/>|<ref(?:\s[^>]*)?>.*?(?:</ref\s*>|\Z)", re.S | re.I)
+BLOCK_TAGS = {"div", "p", "blockquote", "center", "section", "article", "aside", "header", "footer", "figure",
+              "poem", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl"}
+ITEM_TAGS = {"li", "dd", "dt", "figcaption"}
 _MAGIC = re.compile(r"__[A-Z]+__")
 _UNCLOSED = re.compile(r"\{\{[^\n]*")  # a template the parser could not close: junk to the end of line
 _EMPTY_PARENS = re.compile(r"\(\s*[,;:]?\s*\)")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _SPACE_BEFORE_PUNCT = re.compile(r" +([,.;:!?)\]])")
 _BLANK_LINES = re.compile(r"\n{3,}")
-_LANGUAGE_PREFIX = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$")
-_MATH = re.compile(r"<math(?:\s[^>]*)?>.*?(?:</math\s*>|\Z)", re.S | re.I)
 _BRACES = re.compile(r"\{\{|\}\}")
 _ITALIC_POSSESSIVE = re.compile(r"''([^'\n]+)'''(?=s\b)")  # ''Title'''s → Title's
 _STYLE = re.compile(r"'{2,5}")
 _SIMPLE_LINK = re.compile(r"\[\[([^\[\]|\n]*)(?:\|([^\[\]]*))?\]\]")
-
-
-def renders(name: str) -> bool:
-    """Whether a template (by normalized name) is rendered into text rather than dropped."""
-    return name in RENDERED or name.startswith("lang-") or name.startswith("formatnum:")
+_LIST_GAPS = re.compile(r"\n\s*\n")
+renders = tpl.renders
 
 
 @dataclass
 class Siteinfo:
-    """What the dump's <siteinfo> says about links: the localized File/Category prefixes."""
+    """What the dump's <siteinfo> says about links: the localized File/Category prefixes (and aliases)."""
 
     base_url: str = ""
     namespaces: dict[int, str] = field(default_factory=dict)
+    aliases: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def dropped_link_prefixes(self) -> frozenset[str]:
-        names = {"file", "image", "category", "media"}
+        names = set(CANONICAL_DROPPED) | DROPPED_ALIASES.get(language_of(self.base_url), frozenset())
         names |= {self.namespaces[k].lower() for k in (-2, 6, 14) if k in self.namespaces}
+        names |= {a.lower() for k in (-2, 6, 14) for a in self.aliases.get(k, ())}
         return frozenset(names)
 
     @property
@@ -86,10 +73,12 @@ class CleanOptions:
     keep_math: bool = False
 
 
-def clean(wikitext: str, site: Siteinfo, options: CleanOptions = CleanOptions()) -> str:
-    """Render one page's wikitext to plain text."""
+def clean(wikitext: str, site: Siteinfo, options: CleanOptions = CleanOptions(),
+          counts: dict[str, int] | None = None) -> str:
+    """Render one page's wikitext to plain text; repairs made (e.g. ``unclosed_ref``) are added to ``counts``."""
     renderer = _Renderer(site, options)
-    text = _prestrip(wikitext, options)
+    vault = Vault()
+    text = prestrip(wikitext, vault, counts if counts is not None else {}, options.keep_math)
     if not options.keep_math:
         # Layout templates and plain links are settled by linear scans: most of a page's nodes never
         # reach the (Python-side, costly) tree builder.
@@ -97,32 +86,11 @@ def clean(wikitext: str, site: Siteinfo, options: CleanOptions = CleanOptions())
         text = _SIMPLE_LINK.sub(lambda m: renderer.link_text(m.group(1), m.group(2)), text)
         text = _SIMPLE_LINK.sub(lambda m: renderer.link_text(m.group(1), m.group(2)), text)  # links in captions
         text = _strip_style(text)
-    return _tidy(renderer.render(mwparserfromhell.parse(text)))
+    return vault.restore(_tidy(renderer.render(mwparserfromhell.parse(text))))
 
 
 def has_residue(text: str) -> bool:
-    return any(marker in text for marker in RESIDUE_MARKERS)
-
-
-def _prestrip(text: str, options: CleanOptions) -> str:
-    """Drop comments, references, math and {| tables |} before parsing: never text, and costly to parse."""
-    text = _COMMENT.sub("", text)
-    text = _REF.sub("", text)
-    if not options.keep_math:
-        text = _MATH.sub("", text)
-    if "{|" not in text:
-        return text
-    kept, depth = [], 0
-    for line in text.split("\n"):
-        stripped = line.lstrip()
-        if stripped.startswith("{|"):
-            depth += 1
-        elif depth and stripped.startswith("|}"):
-            depth -= 1
-            continue
-        if depth == 0:
-            kept.append(line)
-    return "\n".join(kept)
+    return _RESIDUE.search(text) is not None
 
 
 def _drop_layout_templates(text: str) -> str:
@@ -201,9 +169,7 @@ class _Renderer:
             return "" if node.brackets else str(node.url)  # [https://x] shows as "[1]"; a bare URL is text
         if isinstance(node, Argument):
             return self.render(node.default) if node.default else ""
-        if isinstance(node, Comment):
-            return ""
-        return ""
+        return ""  # comments and anything unknown
 
     def link(self, link: Wikilink) -> str:
         return self.link_text(str(link.title), None if link.text is None else self.render(link.text))
@@ -217,7 +183,7 @@ class _Renderer:
         if sep and not visible_colon:
             if prefix in self.drop_prefixes:
                 return ""
-            if prefix not in self.namespaces and _LANGUAGE_PREFIX.match(prefix):
+            if prefix not in self.namespaces and prefix.replace("_", "-") in WIKIPEDIA_LANGUAGES:
                 return ""  # an interlanguage link
         if text is not None and text.strip():
             return text
@@ -236,83 +202,51 @@ class _Renderer:
             return "\n"
         if tag.contents is None:
             return ""
-        if name == "nowiki":
-            return str(tag.contents)
-        return self.render(tag.contents)
+        inner = self.render(tag.contents)
+        if tag.wiki_markup:  # "*", "#", ";" list markup: the line itself is the item
+            return inner
+        if name in ("sup", "sub"):
+            return tpl.script(inner, name)
+        if name in BLOCK_TAGS:
+            return "\n\n" + (_LIST_GAPS.sub("\n", inner.strip()) if name in ("ul", "ol", "dl") else inner) + "\n\n"
+        if name in ITEM_TAGS:
+            return "\n" + inner + "\n"
+        return inner
 
     def template(self, template: Template) -> str:
         name = _template_name(template)
         if ":" in name:
             function, _, argument = str(template.name).partition(":")
-            return _formatnum(argument.strip()) if function.strip().lower() == "formatnum" else ""
+            return tpl.formatnum(argument.strip()) if function.strip().lower() == "formatnum" else ""
         positional = [self.render(p.value).strip() for p in template.params if not p.showkey]
         named = {str(p.name).strip().lower(): self.render(p.value).strip() for p in template.params if p.showkey}
-        if name in SYMBOLS:
-            return SYMBOLS[name]
-        if name in ("convert", "cvt"):
-            return _convert(positional)
-        if name in DATE_TEMPLATES:
-            return _date(positional, named)
-        if name in FIRST_PARAM:
-            return positional[0] if positional else ""
-        if name in WRAPPERS or name.startswith("lang-") or name.startswith("lang|"):
-            return positional[-1] if positional else ""
-        if name == "nihongo":
-            extra = ", ".join(p for p in positional[1:3] if p)
-            return f"{positional[0]} ({extra})" if positional and extra else (positional[0] if positional else "")
-        if name == "frac":
-            return " ".join(filter(None, [positional[0] if len(positional) == 3 else "",
-                                          "/".join(positional[-2:]) if len(positional) >= 2 else
-                                          (f"1/{positional[0]}" if positional else "")]))
-        if name in ("circa", "c."):
-            return "c. " + positional[0] if positional else "c."
-        if name == "as of":
-            return "As of " + " ".join(positional[:3])
-        if name in CURRENCIES:
-            return CURRENCIES[name] + (positional[0] if positional else "")
-        if name == "val":
-            return _val(positional, named)
-        return ""
+        return _render_template(name, positional, named)
 
 
-def _formatnum(argument: str) -> str:
-    try:
-        value = float(argument.replace(",", ""))
-    except ValueError:
-        return argument
-    return f"{int(value):,}" if value.is_integer() and "." not in argument else f"{value:,}"
-
-
-def _convert(params: list[str]) -> str:
-    """{{convert|5|km|mi}} → "5 km"; {{convert|5|-|10|km}} → "5–10 km"."""
-    if not params:
-        return ""
-    if len(params) >= 4 and params[1].lower() in RANGE_WORDS:
-        joiner = "–" if params[1] in ("-", "–") else f" {params[1]} "
-        return f"{params[0]}{joiner}{params[2]} {params[3]}".strip()
-    unit = params[1] if len(params) > 1 else ""
-    return f"{params[0]} {unit}".strip()
-
-
-def _date(params: list[str], named: dict[str, str]) -> str:
-    """{{birth date|1950|5|3}} → "May 3, 1950" (or "3 May 1950" with df=y)."""
-    numbers = [p for p in params if p.isdigit()][:3]
-    if not numbers:
-        return params[0] if params else ""
-    year = numbers[0]
-    if len(numbers) == 1:
-        return year
-    month = MONTHS[int(numbers[1]) - 1] if 1 <= int(numbers[1]) <= 12 else numbers[1]
-    if len(numbers) == 2:
-        return f"{month} {year}"
-    day = str(int(numbers[2]))
-    return f"{day} {month} {year}" if named.get("df", "").lower() in ("y", "yes") else f"{month} {day}, {year}"
-
-
-def _val(params: list[str], named: dict[str, str]) -> str:
-    """{{val|1.5|e=3|u=m}} → "1.5×10^3 m"."""
-    text = params[0] if params else ""
-    if named.get("e"):
-        text += f"×10^{named['e']}"
-    unit = named.get("u") or named.get("ul") or ""
-    return f"{text} {unit}".strip()
+def _render_template(name: str, positional: list[str], named: dict[str, str]) -> str:
+    first = positional[0] if positional else ""
+    if name in tpl.SYMBOLS:
+        return tpl.SYMBOLS[name]
+    if name in ("convert", "cvt"):
+        return tpl.convert(positional)
+    if name in tpl.DATE_TEMPLATES:
+        return tpl.date(positional, named)
+    if name in tpl.FIRST_PARAM:
+        return first
+    if name in tpl.WRAPPERS or name.startswith("lang-") or name.startswith("lang|"):
+        return positional[-1] if positional else ""
+    if name in tpl.SCRIPTS:
+        return tpl.script(first, tpl.SCRIPTS[name])
+    if name == "nihongo":
+        return tpl.nihongo(positional)
+    if name == "frac":
+        return tpl.frac(positional)
+    if name in ("circa", "c."):
+        return "c. " + first if positional else "c."
+    if name == "as of":
+        return "As of " + " ".join(positional[:3])
+    if name in tpl.CURRENCIES:
+        return tpl.CURRENCIES[name] + first
+    if name == "val":
+        return tpl.val(positional, named)
+    return ""

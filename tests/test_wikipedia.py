@@ -65,7 +65,7 @@ def test_drops_and_residue_are_in_the_manifest(built, expected):
     assert all("residue_pages" in s["stats"] for s in manifest["shards"])
     assert manifest["totals"]["stats"]["residue_pages"] == 0
     assert len(manifest["parts"]) == 3, "50 pages at 10 per stream, 2 streams per part"
-    rejects = pq.read_table(articles(built, "simplewiki-20261101") / "_rejects" / "part-f000-r00002.parquet")
+    rejects = pq.read_table(articles(built, "simplewiki-20261101") / manifest["parts"]["f000-r00002"]["rejects"])
     assert "redirect" in rejects.column("reason").to_pylist()
     assert "residue" in (articles(built, "simplewiki-20261101") / "README.md").read_text()
 
@@ -120,8 +120,9 @@ def test_residue_stats_count_pages_with_markup():
 
     from pipeline.sources.wikipedia import residue_stats
 
-    table = pa.table({"text": ["clean text", "left {{over", "a [[link", "fine", "x '''bold"]})
-    assert residue_stats(table) == {"residue_pages": 3}
+    table = pa.table({"text": ["clean text", "left {{over", "a [[link", "fine", "x '''bold", 'a <div class="x"> b',
+                               "a <span>b", "x &amp; y", "3 < 4 > 2, R&D"]})
+    assert residue_stats(table) == {"residue_pages": 6}
 
 
 def test_cli_builds_a_wiki_by_name_and_date(server, tmp_path):

@@ -61,3 +61,110 @@ def test_localized_prefixes_come_from_siteinfo():
 def test_residue_detection():
     assert has_residue("left {{ over") and has_residue("[[x") and has_residue("a '''b")
     assert not has_residue("plain text with a | pipe and {braces}")
+
+
+# -- the issue-12 table: prose that used to vanish silently --------------------------------------
+
+@pytest.mark.parametrize("wikitext, expected", [
+    ('Alpha.<ref name="http://x/a" /> Beta gamma delta.<ref>c</ref> Epsilon.', "Alpha. Beta gamma delta. Epsilon."),
+    ("Use <nowiki>{{</nowiki> to open a template. Then more text here.",
+     "Use {{ to open a template. Then more text here."),
+    ("The film [[Ali: Fear Eats the Soul|Ali]] was made in 1974.", "The film Ali was made in 1974."),
+    ("He was {{convert|6|ft|2|in|m}} tall.", "He was 6 ft 2 in tall."),
+    ("An area of 5 km<sup>2</sup>.", "An area of 5 km²."),
+    ('Text before.\n:{| class="wikitable"\n| a || b\n|}\nText after.', "Text before.\nText after."),
+    ('Para one.<div style="x">Inner text</div> Para two.', "Para one.\n\nInner text\n\nPara two."),
+])
+def test_issue_table_rows(wikitext, expected):
+    assert clean(wikitext, SITE) == expected
+
+
+@pytest.mark.parametrize("ref", ['<ref name="a/b" />', "<ref name='x>y' group=n/>", '<ref name=c group="note"/>',
+                                 '<REF NAME="http://x/a"/>', '<ref follow="p1"   />'])
+def test_self_closing_refs_with_any_attribute_value(ref):
+    assert clean(f"One.{ref} Two three.<ref>cite</ref> Four.", SITE) == "One. Two three. Four."
+
+
+def test_unclosed_ref_ends_at_its_paragraph_and_is_counted():
+    counts: dict[str, int] = {}
+    text = clean("Lead sentence.<ref>an unclosed citation\n\nSecond paragraph stays.", SITE, counts=counts)
+    assert text == "Lead sentence.\n\nSecond paragraph stays."
+    assert counts == {"unclosed_ref": 1}
+
+
+@pytest.mark.parametrize("wikitext, expected", [
+    ("Type <code>{{</code> then text follows here.", "Type {{ then text follows here."),
+    ("Before <pre>}} {{x\n[[y</pre> after the block.", "Before }} {{x\n[[y after the block."),
+    ('Code <syntaxhighlight lang="c">int a() { return {{1}}; }</syntaxhighlight> and the prose goes on.',
+     "Code and the prose goes on."),
+    ("A <nowiki>[[not a link]]</nowiki> stays literal.", "A [[not a link]] stays literal."),
+])
+def test_nowiki_pre_code_syntaxhighlight_are_opaque_to_brace_scanning(wikitext, expected):
+    assert clean(wikitext, SITE) == expected
+
+
+@pytest.mark.parametrize("wikitext, expected", [
+    ("[[Ali: Fear Eats the Soul]] is a film.", "Ali: Fear Eats the Soul is a film."),
+    ("[[Star Wars: Episode IV|the film]] again.", "the film again."),
+    ("See [[ru:Москва]][[zh-min-nan:Bo̍k-kiá]][[simple:Moscow]] here.", "See here."),
+    ("A [[wikt:serendipity|lucky find]] and [[commons:Cat|cats]].", "A lucky find and cats."),
+    ("A [[:fr:Paris|link to French]] shows.", "A link to French shows."),
+])
+def test_interlanguage_links_only_for_real_language_codes(wikitext, expected):
+    assert clean(wikitext, SITE) == expected
+
+
+@pytest.mark.parametrize("wikitext", [
+    "[[Bild:X.jpg|miniatur|Caption]]Rest.", "[[Image:X.jpg|thumb|Caption]]Rest.", "[[File:X.jpg|Caption]]Rest.",
+    "[[Datei:X.jpg|mini|Caption]]Rest.", "[[Media:X.ogg|Caption]]Rest.", "[[Kategorie:Foo]]Rest.",
+    "[[Category:Foo]]Rest.", "[[Medium:X.ogg|Caption]]Rest.",
+])
+def test_canonical_and_localized_namespaces_and_aliases_leave_nothing(wikitext):
+    dewiki = Siteinfo("https://de.wikipedia.org", {-2: "Medium", 6: "Datei", 14: "Kategorie"}, aliases={6: ["Bild"]})
+    assert clean(wikitext, dewiki) == "Rest."
+
+
+def test_canonical_namespaces_need_no_siteinfo():
+    bare = Siteinfo("https://xx.wikipedia.org")
+    assert clean("[[Image:A.png|thumb|Cap]][[Category:Z]][[Media:B.ogg]]Text.", bare) == "Text."
+
+
+@pytest.mark.parametrize("wikitext, expected", [
+    ("Ran {{convert|1|to|2|mi|km}} today.", "Ran 1 to 2 mi today."),
+    ("It weighs {{convert|10|st|4|lb|kg}}.", "It weighs 10 st 4 lb."),
+    ("A box {{convert|3|x|4|x|5|m}}.", "A box 3 × 4 × 5 m."),
+    ("Area {{convert|88|km2|sqmi}}.", "Area 88 km²."),
+    ("Depth {{convert|3|-|4|m|ft}}.", "Depth 3–4 m."),
+    ("Mass {{convert|2.5|kg|lb|abbr=on}}.", "Mass 2.5 kg."),
+])
+def test_convert_renders_every_value_unit_pair_and_ranges(wikitext, expected):
+    assert clean(wikitext, SITE) == expected
+
+
+@pytest.mark.parametrize("wikitext, expected", [
+    ("Water is H<sub>2</sub>O.", "Water is H₂O."),
+    ("Volume 3 m<sup>3</sup> or 10<sup>-6</sup>.", "Volume 3 m³ or 10⁻⁶."),
+    ("The 1<sup>st</sup> of May.", "The 1st of May."),
+])
+def test_sup_and_sub_become_readable_text(wikitext, expected):
+    assert clean(wikitext, SITE) == expected
+
+
+@pytest.mark.parametrize("wikitext, expected", [
+    ("A<blockquote>Quoted words.</blockquote>B", "A\n\nQuoted words.\n\nB"),
+    ("<p>First.</p><p>Second.</p>", "First.\n\nSecond."),
+    ("<center>Centered</center>Next", "Centered\n\nNext"),
+    ("<ul><li>one</li><li>two</li></ul>", "one\ntwo"),
+])
+def test_block_level_html_becomes_a_paragraph_break(wikitext, expected):
+    assert clean(wikitext, SITE) == expected
+
+
+@pytest.mark.parametrize("text", ['left <div class="x">', "a <span style='c'>b", "x &amp; y", "x &#160; y",
+                                  "an </span> end", "x &mdash; y", "<br />"])
+def test_residue_covers_html_tags_and_entities(text):
+    assert has_residue(text)
+
+
+def test_plain_text_with_angle_brackets_is_not_residue():
+    assert not has_residue("3 < 4 and 5 > 2, A&B and R&D")

@@ -29,7 +29,7 @@ from pipeline.errors import ConfigError, DownloadError, SourceError, UpstreamNot
 from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
 from pipeline.sources.base import LocalFiles, Release
 from pipeline.splits import SplitAssigner
-from pipeline.wikitext import RESIDUE_MARKERS, CleanOptions, Siteinfo, clean
+from pipeline.wikitext import RESIDUE_PATTERN, CleanOptions, Siteinfo, clean
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,7 @@ BATCH_PAGES = 500
 
 def residue_stats(table: pa.Table) -> dict[str, int]:
     """How many pages of a shard still hold wiki markup after cleaning."""
-    text = table.column("text")
-    hit = pc.match_substring(text, RESIDUE_MARKERS[0])
-    for marker in RESIDUE_MARKERS[1:]:
-        hit = pc.or_(hit, pc.match_substring(text, marker))
+    hit = pc.match_substring_regex(table.column("text"), RESIDUE_PATTERN)
     return {"residue_pages": int(pc.sum(hit).as_py() or 0)}
 
 
