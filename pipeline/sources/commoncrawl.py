@@ -243,7 +243,7 @@ class CommonCrawl(LocalFiles):
         if self.languages is not None and (language not in self.languages or score < self.min_language_score):
             rejects.add(record_id, "language", f"{language} ({score:.2f}): {item['url']}")
             return None
-        text, reason, signals = self.preset.apply(text)
+        text, reason, signals = self.preset.apply(text, language)
         if reason:
             rejects.add(record_id, reason, item["url"] or "")
             return None
