@@ -55,7 +55,7 @@ Mode = Annotated[str, typer.Option("--mode", help="commoncrawl: wet (extracted t
 MaxFiles = Annotated[Optional[int], typer.Option("--max-files", min=1, help="commoncrawl: the first N files of the crawl.")]
 Files = Annotated[Optional[list[str]], typer.Option("--files", help="commoncrawl: these files (path or name).")]
 Languages = Annotated[str, typer.Option("--languages", help="commoncrawl: e.g. en,de, or all.")]
-Filters = Annotated[str, typer.Option("--filters", help="commoncrawl: gopher, c4, c4+gopher or none.")]
+Filters = Annotated[str, typer.Option("--filters", help="commoncrawl: gopher, c4, c4+gopher, fineweb or none.")]
 PIIOption = Annotated[bool, typer.Option("--pii", help="commoncrawl: replace e-mail and IP addresses.")]
 
 SOURCE_OPTIONS = {"tatoeba": ("pairs", "compression", "bucket_ids"),
