@@ -7,7 +7,6 @@ Stages talk through the disk only: ``download`` leaves the verified files and
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -16,24 +15,17 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from pipeline.download import Downloader, Fetched, RetryPolicy
-from pipeline.errors import ShardError, SourceError
-from pipeline.reports import write_card
+from pipeline.download import Downloader, RetryPolicy
+from pipeline.errors import ShardError
 from pipeline.lineage import compare, previous_version
-from pipeline.shards import MANIFEST, Part, ShardSet
-from pipeline.sources.base import Release, Source
-from pipeline.storage import read_json, write_json_atomic
+from pipeline.plan import check_disk, make_plan
+from pipeline.releases import RELEASE_FILE, Release, load_release, raw_dir, record_release, shards_dir  # noqa: F401
+from pipeline.reports import add_plots, write_card
+from pipeline.shards import Part, ShardSet
+from pipeline.snapshots import same_content
+from pipeline.sources.base import Source
 
 log = logging.getLogger(__name__)
-RELEASE_FILE = "_release.json"
-
-
-def raw_dir(data_dir: Path | str, source: str, version: str) -> Path:
-    return Path(data_dir) / "raw" / source / version
-
-
-def shards_dir(data_dir: Path | str) -> Path:
-    return Path(data_dir) / "shards"
 
 
 def downloader(source: Source, target: Path | str, **kwargs) -> Downloader:
@@ -52,8 +44,6 @@ def download(source: Source, data_dir: Path | str, version: str | None = None, *
 
     Refuses to start when the disk cannot hold the raw files and the shards (see ``plan``).
     """
-    from pipeline.plan import check_disk, make_plan
-
     release = discover(source, version, policy)
     check_disk(make_plan(source, release, data_dir, downloader(source, ".", policy=policy, progress=False),
                          max_workers), ignore_disk_check)
@@ -69,31 +59,6 @@ def fetch_extra(source: Source, release: Release, target: Path) -> None:
         source.fetch_extra(release, target)
 
 
-def record_release(release: Release, fetched: list[Fetched], target: Path) -> Release:
-    sha = {f.name: got.sha256 for f, got in zip(release.files, fetched)}
-    release = dataclasses.replace(release, meta={**release.meta, "sha256": sha})
-    write_json_atomic(target / RELEASE_FILE, release.to_json())
-    return release
-
-
-def load_release(data_dir: Path | str, source: str, version: str | None = None, prefix: str = "") -> Release:
-    """The downloaded release ``version`` (default: the newest one on disk whose id starts with ``prefix``)."""
-    base = Path(data_dir) / "raw" / source
-    if version in (None, "latest"):
-        versions = sorted(p.parent.name for p in base.glob(f"{prefix}*/{RELEASE_FILE}"))
-        if not versions:
-            raise SourceError(f"nothing downloaded for {source} under {base}; run `datamill download {source}` first")
-        version = versions[-1]
-    path = base / version / RELEASE_FILE
-    if not path.exists():
-        raise SourceError(f"{source} {version} is not downloaded (no {path}); run `datamill download {source}`")
-    release = Release.from_json(read_json(path))
-    missing = [f.name for f in release.files if not (base / version / f.name).exists()]
-    if missing:
-        raise SourceError(f"{source} {version}: downloaded files are missing: {', '.join(missing)}")
-    return release
-
-
 def plan_parts(source: Source, dataset: str, release: Release) -> list[Part]:
     return source.parts(dataset, release)
 
@@ -105,18 +70,26 @@ def build_part(source: Source, dataset: str, release: Release, data_dir: Path | 
 
 def finalize(source: Source, dataset: str, release: Release, data_dir: Path | str,
              parts: list[Part]) -> dict[str, Any]:
+    """Commit a snapshot of the built parts, with lineage against the previous version, plots and a card."""
     shard_set = ShardSet(source.spec(dataset, release, shards_dir(data_dir)))
-    manifest = shard_set.finalize(parts)
+    manifest = shard_set.prepare(parts)
+    newest = shard_set.newest()
+    if newest is not None and same_content(newest, manifest):
+        return newest  # a rerun that changed nothing commits nothing
     if hasattr(source, "write_extras"):
         source.write_extras(dataset, release, shard_set.root)
-    previous = previous_version(shard_set.root, source.release_prefix)
+    previous = previous_version(shard_set.root, source.release_prefix) if not _is_url(shard_set.root) else None
     if previous is not None:
-        changes = compare(previous, shard_set.root, source.name, dataset)
+        changes = compare(previous, shard_set.root, source.name, dataset, manifest)
         if changes is not None:
             manifest["lineage"] = changes
-            write_json_atomic(shard_set.root / MANIFEST, manifest)
+    manifest = shard_set.commit(add_plots(shard_set.root, manifest))
     write_card(shard_set.spec, manifest)
     return manifest
+
+
+def _is_url(root: Path | str) -> bool:
+    return "://" in str(root)
 
 
 def shard(source: Source, data_dir: Path | str, version: str | None = None, *,

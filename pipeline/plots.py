@@ -1,54 +1,65 @@
-"""The pictures in a data card: text lengths, languages or classes, drops by reason, a grid of sample images."""
+"""The pictures in a data card: text lengths, languages or classes, drops by reason, a grid of sample images.
+
+Figures are drawn with matplotlib's object API on an Agg canvas, never through ``pyplot``: pyplot keeps
+global state (the current figure, the backend, mathtext parsers) that sources building in parallel
+threads trip over (the ParseException the demo used to retry). Plots are written per snapshot, under
+``_plots/<snapshot id>/``, and listed in the snapshot so ``gc`` keeps them as long as it.
+"""
 
 from __future__ import annotations
 
 import io
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow.parquet as pq
 
-from pipeline.shards import shard_paths
-from pipeline.storage import write_bytes_atomic
+from pipeline.location import Location
 
 SAMPLE_ROWS = 20_000
 TEXT_COLUMNS = ("text", "source_text")
 LABEL_COLUMNS = ("lang", "language", "class_name", "source_lang")
 
 
-def card_plots(root: Path, manifest: dict[str, Any]) -> list[tuple[str, str]]:
-    """Write ``_plots/*.png`` for a dataset; returns (title, relative path) pairs for the card."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def card_plots(root: Path | str, manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    """Write the plots of the snapshot ``manifest`` describes; returns (title, relative path) pairs."""
+    location = Location(root)
+    folder = f"_plots/{manifest.get('snapshot_id', 'current')}"
     names = {f["name"] for f in manifest["schema"]}
-    sample = _sample(root, [c for c in (*TEXT_COLUMNS, *LABEL_COLUMNS) if c in names])
+    sample = _sample(location, manifest, [c for c in (*TEXT_COLUMNS, *LABEL_COLUMNS) if c in names])
     made = []
     text = next((c for c in TEXT_COLUMNS if c in names), None)
     if text and sample.get(text):
-        made.append(_plot(root, "text_length", "Text length (characters, log scale)", lambda ax: ax.hist(
-            [len(t) for t in sample[text] if t], bins=50, log=True, color="#4472c4")))
+        lengths = [len(t) for t in sample[text] if t]
+        made.append(_plot(location, folder, "text_length", "Text length (characters, log scale)",
+                          lambda ax: ax.hist(lengths, bins=50, log=True, color="#4472c4")))
     label = next((c for c in LABEL_COLUMNS if c in names), None)
     if label and sample.get(label):
         top = Counter(v for v in sample[label] if v).most_common(20)
-        made.append(_plot(root, "labels", f"{label}: most common (sample of {len(sample[label]):,} rows)",
+        made.append(_plot(location, folder, "labels", f"{label}: most common (sample of {len(sample[label]):,} rows)",
                           lambda ax: ax.barh([k for k, _ in top][::-1], [v for _, v in top][::-1], color="#70ad47")))
     drops = manifest["totals"]["drops"]
     if drops:
-        made.append(_plot(root, "drops", "Dropped records by reason",
+        made.append(_plot(location, folder, "drops", "Dropped records by reason",
                           lambda ax: ax.barh(list(drops)[::-1], list(drops.values())[::-1], color="#c00000")))
     if "image" in names:
-        made.append(_image_grid(root))
+        made.append(_image_grid(location, folder, manifest))
     return [m for m in made if m]
 
 
-def _sample(root: Path, columns: list[str]) -> dict[str, list]:
+def _rows(location: Location, manifest: dict[str, Any], columns: list[str]):
+    """The first row group of each listed shard, in manifest order."""
+    for shard in manifest["shards"]:
+        with location.open(shard["file"]) as f:
+            yield pq.ParquetFile(f).read_row_group(0, columns=columns)
+
+
+def _sample(location: Location, manifest: dict[str, Any], columns: list[str]) -> dict[str, list]:
     values: dict[str, list] = {c: [] for c in columns}
     if not columns:
         return values
-    for path in shard_paths(root):
-        table = pq.ParquetFile(path).read_row_group(0, columns=columns)
+    for table in _rows(location, manifest, columns):
         for c in columns:
             values[c] += table.column(c).to_pylist()[: SAMPLE_ROWS - len(values[c])]
         if len(values[columns[0]]) >= SAMPLE_ROWS:
@@ -56,45 +67,49 @@ def _sample(root: Path, columns: list[str]) -> dict[str, list]:
     return values
 
 
-def _plot(root: Path, name: str, title: str, draw) -> tuple[str, str]:
-    import matplotlib.pyplot as plt
+def _figure(**kwargs):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    figure, axis = plt.subplots(figsize=(7, 4), dpi=90)
+    figure = Figure(**kwargs)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _plot(location: Location, folder: str, name: str, title: str, draw: Callable) -> tuple[str, str]:
+    figure = _figure(figsize=(7, 4), dpi=90)
+    axis = figure.subplots()
     draw(axis)
     axis.set_title(title)
     figure.tight_layout()
-    return title, _save(root, name, figure)
+    return title, _save(location, folder, name, figure)
 
 
-def _image_grid(root: Path) -> tuple[str, str] | None:
-    import matplotlib.pyplot as plt
+def _image_grid(location: Location, folder: str, manifest: dict[str, Any]) -> tuple[str, str] | None:
     from PIL import Image
 
     images = []
-    for path in shard_paths(root):
-        for row in pq.ParquetFile(path).read_row_group(0, columns=["image", "label"]).to_pylist():
+    for table in _rows(location, manifest, ["image", "label"]):
+        for row in table.to_pylist()[: 16 - len(images)]:
             images.append((Image.open(io.BytesIO(row["image"]["bytes"])).convert("RGB"), row["label"]))
-            if len(images) >= 16:
-                break
         if len(images) >= 16:
             break
     if not images:
         return None
-    figure, axes = plt.subplots(4, 4, figsize=(6, 6), dpi=90)
+    figure = _figure(figsize=(6, 6), dpi=90)
+    axes = figure.subplots(4, 4)
     for axis in axes.flat:
         axis.axis("off")
     for axis, (image, label) in zip(axes.flat, images):
         axis.imshow(image)
         axis.set_title(str(label), fontsize=8)
     figure.suptitle("Sample images (label)")
-    return "Sample images", _save(root, "images", figure)
+    return "Sample images", _save(location, folder, "images", figure)
 
 
-def _save(root: Path, name: str, figure) -> str:
-    import matplotlib.pyplot as plt
-
+def _save(location: Location, folder: str, name: str, figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    plt.close(figure)
-    write_bytes_atomic(root / "_plots" / f"{name}.png", buffer.getvalue())
-    return f"_plots/{name}.png"
+    path = f"{folder}/{name}.png"
+    location.write_bytes(path, buffer.getvalue())
+    return path

@@ -8,20 +8,26 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from pipeline.shards import DatasetSpec, load_manifest, manifest_schema, shard_paths
-from pipeline.storage import write_bytes_atomic
+from pipeline.location import Location
+from pipeline.snapshots import MANIFEST, SNAPSHOTS, list_snapshots, load_manifest, manifest_schema
+from pipeline.shards import DatasetSpec
 
 HF_LICENSES = {"tatoeba": "cc-by-2.0", "wikipedia": "cc-by-sa-4.0"}
 
 
 def write_card(spec: DatasetSpec, manifest: dict[str, Any]) -> Path:
-    """README.md with Hugging Face dataset-card front matter: the folder loads with `datasets`."""
+    """README.md with Hugging Face dataset-card front matter: the folder loads with `datasets`.
+
+    The front matter lists the snapshot's files one by one, so `datasets` never globs (a glob would mix
+    in other snapshots' files).
+    """
     splits = manifest["splits"]
     front = ["---", f"license: {HF_LICENSES.get(spec.source, 'other')}",
              f"pretty_name: {spec.source} {spec.dataset} {spec.version}", "configs:",
              "- config_name: default", "  data_files:"]
     for split in splits:
-        front += [f"  - split: {split}", f"    path: {split}/*.parquet"]
+        front += [f"  - split: {split}", "    path:"]
+        front += [f"    - {s['file']}" for s in manifest["shards"] if s["split"] == split]
     front.append("---")
     rows = "\n".join(f"| {name} | {s['rows']:,} | {s['shards']} | {s['bytes']:,} |" for name, s in splits.items())
     drops = "\n".join(f"| {reason} | {n:,} |" for reason, n in manifest["totals"]["drops"].items()) or "| (none) | 0 |"
@@ -30,8 +36,9 @@ def write_card(spec: DatasetSpec, manifest: dict[str, Any]) -> Path:
 
 {spec.description}
 
-Built by datamill. Read the shards listed in `_manifest.json` (never by globbing);
-dropped records and the reason for each are in `_rejects/`.
+Built by datamill. This card describes snapshot `{manifest.get('snapshot_id', '-')}`; every snapshot's
+manifest is in `{SNAPSHOTS}/` (the newest is copied to `{MANIFEST}`). Read the files a manifest lists,
+never by globbing; dropped records and the reason for each are in `_rejects/`.
 
 ## License and attribution
 
@@ -49,25 +56,33 @@ dropped records and the reason for each are in `_rejects/`.
 |---|---|
 {drops}
 
-{_quality(manifest)}{_lineage(manifest)}{_plots(spec.root, manifest)}
+{_quality(manifest)}{_source_section(spec, manifest)}{_lineage(manifest)}{_plots(manifest)}
 ## Configuration (hash `{manifest['config_hash']}`)
 
 ```json
 {json.dumps(spec.config, indent=2, sort_keys=True, default=str)}
 ```
 """
-    path = spec.root / "README.md"
-    write_bytes_atomic(path, ("\n".join(front) + "\n" + body).encode())
-    return path
+    location = Location(spec.root)
+    location.write_bytes("README.md", ("\n".join(front) + "\n" + body).encode())
+    return location.public("README.md")
 
 
-def _plots(root: Path, manifest: dict[str, Any]) -> str:
+def add_plots(root: Path | str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Draw the card's plots for a snapshot about to be committed; they are listed in it (``files``)."""
     from pipeline.plots import card_plots
 
     made = card_plots(root, manifest)
+    manifest["plots"] = [{"title": title, "file": path} for title, path in made]
+    manifest["files"] = sorted(set(manifest.get("files", [])) | {path for _, path in made})
+    return manifest
+
+
+def _plots(manifest: dict[str, Any]) -> str:
+    made = manifest.get("plots") or []
     if not made:
         return ""
-    return "## Plots\n\n" + "\n\n".join(f"![{title}]({path})" for title, path in made) + "\n\n"
+    return "## Plots\n\n" + "\n\n".join(f"![{p['title']}]({p['file']})" for p in made) + "\n\n"
 
 
 def _lineage(manifest: dict[str, Any]) -> str:
@@ -77,6 +92,11 @@ def _lineage(manifest: dict[str, Any]) -> str:
     return (f"## Changes since {lineage['previous']}\n\n| added | changed | removed | unchanged |\n|---|---|---|---|\n"
             f"| {lineage['added']:,} | {lineage['changed']:,} | {lineage['removed']:,} | {lineage['unchanged']:,} |\n\n"
             f"The ids of every added, changed and removed record are in `{lineage['table']}`.\n\n")
+
+
+def _source_section(spec: DatasetSpec, manifest: dict[str, Any]) -> str:
+    """A section the source adds to its cards (e.g. Wikipedia's prose retention), if it has one."""
+    return spec.card_section(spec.root, manifest) + "\n" if spec.card_section is not None else ""
 
 
 def _quality(manifest: dict[str, Any]) -> str:
@@ -106,12 +126,16 @@ def _short(value: Any) -> Any:
     return value
 
 
-def describe(root: Path | str, sample: int = 3) -> str:
-    """Schema, counts per split, drops by reason and a few rows of a finished dataset."""
-    manifest = load_manifest(root)
+def describe(root: Path | str, sample: int = 3, snapshot: str | None = None) -> str:
+    """Schema, counts per split, drops by reason and a few rows of a snapshot (default: the newest)."""
+    location = Location(root)
+    manifest = load_manifest(location, snapshot)
+    history = list_snapshots(location)
     lines = [f"{manifest['source']}/{manifest['dataset']} version {manifest['version']} "
              f"(config {manifest['config_hash']}, {manifest['totals']['shards']} shards, "
-             f"{manifest['totals']['bytes']:,} bytes)", "", "schema:"]
+             f"{manifest['totals']['bytes']:,} bytes)",
+             f"snapshot {manifest.get('snapshot_id', '-')} ({len(history)} committed: "
+             f"{', '.join(history[-3:]) or 'none'}{' ...' if len(history) > 3 else ''})", "", "schema:"]
     lines += [f"  {field.name}: {field.type}" for field in manifest_schema(manifest)]
     lines += ["", "splits:"]
     lines += [f"  {name}: {s['rows']:,} rows in {s['shards']} shards" for name, s in manifest["splits"].items()]
@@ -119,10 +143,11 @@ def describe(root: Path | str, sample: int = 3) -> str:
     lines += [f"  {reason}: {n:,}" for reason, n in manifest["totals"]["drops"].items()]
     for name, n in (manifest["totals"].get("stats") or {}).items():
         lines.append(f"{name}: {n:,} of {manifest['totals']['rows']:,} rows ({n / max(1, manifest['totals']['rows']):.2%})")
-    paths = shard_paths(root)
-    if paths and sample:
-        lines += ["", f"sample rows ({paths[0].relative_to(root)}):"]
-        first = pq.ParquetFile(paths[0]).read_row_group(0).slice(0, sample)
+    if manifest["shards"] and sample:
+        name = manifest["shards"][0]["file"]
+        lines += ["", f"sample rows ({name}):"]
+        with location.open(name) as f:
+            first = pq.ParquetFile(f).read_row_group(0).slice(0, sample)
         for row in first.to_pylist():
             lines.append(f"  {_short(row)}")
     return "\n".join(lines)

@@ -1,17 +1,19 @@
-"""The shard contract: size-targeted Parquet, atomic commits, a manifest, rejects, resumable parts.
+"""The shard contract: size-targeted Parquet written under names no other build uses, resumable parts.
 
-Layout of one dataset directory::
+Layout of one dataset directory (local path or fsspec URL; see ``snapshots`` for the history)::
 
-    <root>/_manifest.json                  what readers trust (never glob)
-    <root>/<split>/part-<part>-<seq>.parquet
-    <root>/_rejects/part-<part>.parquet    (id, part, reason, detail) for every dropped record
-    <root>/_parts/<part>.json              the journal: a part is done when its record is here
-    <root>/README.md                       the data card
+    <split>/part-<part>.<attempt>.<seq>.parquet   data files; <attempt> is new for every try at a part
+    _rejects/part-<part>.<attempt>.parquet        (id, part, reason, detail) for every dropped record
+    _parts/<part>@<config hash>.json              a finished part (exact name: O(1) to find, no globbing)
+    _parts/<part>@<config hash>.attempt.json      a try in flight: the files it has begun, for cleanup
+    _snapshots/<id>.json, _manifest.json          the commits (see ``snapshots``)
 
-Every file is written under a temporary name, fsynced and renamed. A part's record is
-committed only after all its shards and rejects are; a rerun skips parts whose record
-matches the same inputs and config and redoes the rest from scratch, so a crash at any
-instant leaves nothing a reader would take for a shard.
+No file is ever rewritten: a try writes new names, a part is done when its record is written
+(after all its files are durable), and only a committed snapshot makes files visible to
+readers. A rerun skips parts whose record matches the same inputs and config and redoes the
+rest, deleting only the files of its own unfinished tries, so a crash at any instant leaves
+nothing a reader would take for a shard, and two builds with different configs never touch
+each other's files.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import base64
 import hashlib
 import json
 import logging
+import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,22 +33,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline import snapshots
 from pipeline.errors import ShardError
-from pipeline.storage import (
-    commit,
-    file_lock,
-    hash_file,
-    read_json,
-    remove_temp_files,
-    temp_path,
-    write_json_atomic,
+from pipeline.location import Location
+from pipeline.snapshots import (  # noqa: F401 - the readers' API, re-exported where it always was
+    FORMAT_VERSION,
+    MANIFEST,
+    PARTS,
+    load_manifest,
+    manifest_schema,
+    read_split,
+    shard_paths,
 )
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
 SPLIT_COLUMN = "_split"
-MANIFEST = "_manifest.json"
 REJECTS_SCHEMA = pa.schema([
     ("id", pa.string()), ("part", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
 ])
@@ -55,7 +58,7 @@ REJECTS_SCHEMA = pa.schema([
 class DatasetSpec:
     """What a dataset is: where it lives, its schema and the exact options that produce it."""
 
-    root: Path
+    root: Path | str  # a local directory or an fsspec URL
     source: str
     dataset: str
     version: str
@@ -68,6 +71,8 @@ class DatasetSpec:
     uncompressed_columns: tuple[str, ...] = ()
     # Per-shard counters a source wants in the manifest (e.g. pages with markup residue).
     stats: Callable[[pa.Table], dict[str, int]] | None = field(default=None, compare=False)
+    # A markdown section the source adds to the data card, from the dataset root and its manifest.
+    card_section: Callable[[Any, dict[str, Any]], str] | None = field(default=None, compare=False)
 
     @property
     def config_hash(self) -> str:
@@ -136,18 +141,23 @@ class Rejects:
 
 
 class ShardWriter:
-    """Writes one split of one part as size-targeted Parquet files, each committed atomically."""
+    """Writes one split of one part as size-targeted Parquet files under this try's own names."""
 
-    def __init__(self, spec: DatasetSpec, split: str, part_id: str) -> None:
+    def __init__(self, spec: DatasetSpec, split: str, part_id: str, attempt: str | None = None,
+                 location: Location | None = None, on_create: Callable[[str], None] | None = None) -> None:
         self.spec = spec
         self.split = split
         self.part_id = part_id
+        self.attempt = attempt or new_attempt(spec)
+        self.location = location or Location(spec.root)
+        self.on_create = on_create
         self.shards: list[dict[str, Any]] = []
         self._seq = 0
         self._pending: list[pa.Table] = []
         self._pending_bytes = 0
         self._writer: pq.ParquetWriter | None = None
-        self._tmp: Path | None = None
+        self._file = None
+        self._handle = None
         self._rows_in_file = 0
         self._stats: Counter[str] = Counter()
 
@@ -169,11 +179,13 @@ class ShardWriter:
     def abort(self) -> None:
         if self._writer is not None:
             self._writer.close()
-        if self._tmp is not None:
-            self._tmp.unlink(missing_ok=True)
+        if self._file is not None:
+            self._file.__exit__(None, None, None)
+            self.location.remove(self._name())
+        self._writer = self._file = self._handle = None
 
-    def _final_path(self) -> Path:
-        return self.spec.root / self.split / f"part-{self.part_id}-{self._seq:05d}.parquet"
+    def _name(self) -> str:
+        return f"{self.split}/part-{self.part_id}.{self.attempt}.{self._seq:05d}.parquet"
 
     def _flush_row_group(self) -> None:
         if not self._pending:
@@ -181,63 +193,74 @@ class ShardWriter:
         table = pa.concat_tables(self._pending).combine_chunks()
         self._pending, self._pending_bytes = [], 0
         if self._writer is None:
-            self._tmp = temp_path(self._final_path())
+            if self.on_create is not None:
+                self.on_create(self._name())
+            self._file = self.location.create(self._name())
+            self._handle = self._file.__enter__()
             compression = {name: ("none" if name in self.spec.uncompressed_columns else "zstd")
                            for name in self.spec.schema.names}
-            self._writer = pq.ParquetWriter(self._tmp, self.spec.schema, compression=compression,
+            self._writer = pq.ParquetWriter(self._handle, self.spec.schema, compression=compression,
                                             write_statistics=True)
         self._writer.write_table(table, row_group_size=table.num_rows)
         self._rows_in_file += table.num_rows
-        if self._tmp.stat().st_size >= self.spec.target_shard_bytes:
+        if self._handle.tell() >= self.spec.target_shard_bytes:
             self._finish_file()
 
     def _finish_file(self) -> None:
         if self._writer is None:
             return
         self._writer.close()
-        final = self._final_path()
-        commit(self._tmp, final)
+        self._file.__exit__(None, None, None)
         self.shards.append({
-            "file": str(final.relative_to(self.spec.root)), "split": self.split,
-            "rows": self._rows_in_file, "bytes": final.stat().st_size,
-            "sha256": hash_file(final), "part": self.part_id,
+            "file": self._name(), "split": self.split, "rows": self._rows_in_file,
+            "bytes": self._handle.size, "sha256": self._handle.sha256.hexdigest(), "part": self.part_id,
             **({"stats": dict(sorted(self._stats.items()))} if self.spec.stats is not None else {}),
         })
-        self._writer, self._tmp, self._rows_in_file = None, None, 0
+        self._writer = self._file = self._handle = None
+        self._rows_in_file = 0
         self._stats = Counter()
         self._seq += 1
+
+
+def new_attempt(spec: DatasetSpec) -> str:
+    """A token no other try at any part uses: the config (for people reading names) and random bits."""
+    return f"{spec.config_hash[:8]}{secrets.token_hex(4)}"
 
 
 ReadPart = Callable[[Part, Rejects], Iterator[pa.Table]]
 
 
 class ShardSet:
-    """A dataset directory: builds parts into shards and keeps the manifest."""
+    """A dataset directory: builds parts into shards and commits snapshots of them."""
 
     def __init__(self, spec: DatasetSpec) -> None:
         self.spec = spec
         self.root = spec.root
-        self.journal = self.root / "_parts"
+        self.location = Location(spec.root)
 
     # -- parts --------------------------------------------------------------------
 
+    def _record_name(self, part_id: str, kind: str = "") -> str:
+        return f"{PARTS}/{part_id}@{self.spec.config_hash}{kind}.json"
+
+    def _read(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.location.read_json(name)
+        except FileNotFoundError:
+            return None
+
     def part_record(self, part: Part) -> dict[str, Any] | None:
         """The committed record of ``part`` if it was built from the same inputs and config."""
-        path = self.journal / f"{part.id}.json"
-        if not path.exists():
-            return None
-        record = read_json(path)
-        if record.get("config_hash") != self.spec.config_hash:
+        record = self._read(self._record_name(part.id))
+        if record is None or record.get("config_hash") != self.spec.config_hash:
             return None
         if record.get("inputs") != [vars(i) for i in part.inputs]:
-            return None
-        if any(not (self.root / s["file"]).exists() for s in record["shards"]):
             return None
         return record
 
     def build_part(self, part: Part, read: ReadPart) -> dict[str, Any]:
-        """Build one part unless it is already done; returns its record."""
-        with file_lock(self.root / ".locks" / f"{part.id}.lock"):
+        """Build one part unless it is already done (or being done by another process: then wait for it)."""
+        with self.location.lock(f".locks/{part.id}@{self.spec.config_hash}.lock"):
             done = self.part_record(part)
             if done is not None:
                 log.info("%s/%s: part %s already done, skipping", self.spec.source, self.spec.dataset, part.id)
@@ -245,70 +268,96 @@ class ShardSet:
             return self._build(part, read)
 
     def _build(self, part: Part, read: ReadPart) -> dict[str, Any]:
-        self._clear_part(part.id)
+        self._clear_attempt(part.id)
         started = time.time()
+        attempt = new_attempt(self.spec)
+        journal = {"part": part.id, "attempt": attempt, "files": []}
+
+        def begun(name: str) -> None:
+            journal["files"].append(name)
+            self.location.write_json(self._record_name(part.id, ".attempt"), journal)
+
         rejects = Rejects(part.id)
         writers: dict[str, ShardWriter] = {}
         try:
             for table in read(part, rejects):
-                self._route(table, writers, part.id)
+                self._route(table, writers, part.id, attempt, begun)
             shards = [s for w in writers.values() for s in w.close()]
+            rejects_file = self._write_rejects(part.id, attempt, rejects, begun)
         except BaseException:
             for w in writers.values():
                 w.abort()
+            self._clear_attempt(part.id)
             raise
-        rejects_file = self._write_rejects(part.id, rejects)
         record = {
-            "part": part.id, "inputs": [vars(i) for i in part.inputs], "options": part.options,
-            "config_hash": self.spec.config_hash, "shards": sorted(shards, key=lambda s: s["file"]),
+            "part": part.id, "attempt": attempt, "inputs": [vars(i) for i in part.inputs],
+            "options": part.options, "config_hash": self.spec.config_hash,
+            "shards": sorted(shards, key=lambda s: s["file"]),
             "rows": sum(s["rows"] for s in shards), "drops": dict(sorted(rejects.counts.items())),
             "rejects": rejects_file, "seconds": round(time.time() - started, 3),
         }
-        write_json_atomic(self.journal / f"{part.id}.json", record)
+        self.location.write_json(self._record_name(part.id), record)
+        self.location.remove(self._record_name(part.id, ".attempt"))
         return record
 
-    def _route(self, table: pa.Table, writers: dict[str, ShardWriter], part_id: str) -> None:
+    def _route(self, table: pa.Table, writers: dict[str, ShardWriter], part_id: str, attempt: str,
+               begun: Callable[[str], None]) -> None:
         splits = table.column(SPLIT_COLUMN)
         data = table.drop_columns([SPLIT_COLUMN]).select(self.spec.schema.names).cast(self.spec.schema)
         for split in pc.unique(splits).to_pylist():
             if split not in writers:
-                writers[split] = ShardWriter(self.spec, split, part_id)
+                writers[split] = ShardWriter(self.spec, split, part_id, attempt, self.location, begun)
             writers[split].write(data.filter(pc.equal(splits, split)))
 
-    def _write_rejects(self, part_id: str, rejects: Rejects) -> str | None:
+    def _write_rejects(self, part_id: str, attempt: str, rejects: Rejects,
+                       begun: Callable[[str], None]) -> str | None:
         if not rejects.counts:
             return None
-        final = self.root / "_rejects" / f"part-{part_id}.parquet"
-        tmp = temp_path(final)
-        pq.write_table(rejects.table(), tmp, compression="zstd")
-        commit(tmp, final)
-        return str(final.relative_to(self.root))
+        name = f"_rejects/part-{part_id}.{attempt}.parquet"
+        begun(name)
+        with self.location.create(name) as handle:
+            pq.write_table(rejects.table(), handle, compression="zstd")
+        return name
 
-    def _clear_part(self, part_id: str) -> None:
-        """Remove what an interrupted earlier attempt at this part left behind."""
-        (self.journal / f"{part_id}.json").unlink(missing_ok=True)
-        for stale in self.root.glob(f"*/part-{part_id}-*.parquet"):
-            stale.unlink()
-        (self.root / "_rejects" / f"part-{part_id}.parquet").unlink(missing_ok=True)
-        for tmp in self.root.rglob(f".tmp-part-{part_id}-*"):
-            tmp.unlink(missing_ok=True)
+    def _clear_attempt(self, part_id: str) -> None:
+        """Delete the files of an earlier unfinished try at this part (its journal names them exactly)."""
+        journal = self._read(self._record_name(part_id, ".attempt"))
+        if journal is None:
+            return
+        finished = self._read(self._record_name(part_id)) or {}
+        if finished.get("attempt") != journal["attempt"]:  # a finished try's files may be in a snapshot
+            for name in journal["files"]:
+                self.location.remove(name)
+        self.location.remove(self._record_name(part_id, ".attempt"))
 
-    # -- the manifest ---------------------------------------------------------------
+    # -- the snapshot -----------------------------------------------------------------
 
-    def finalize(self, parts: Iterable[Part]) -> dict[str, Any]:
-        """Fold the part records into ``_manifest.json``; refuses if any part is unfinished."""
-        parts = list(parts)
+    def prepare(self, parts: Iterable[Part]) -> dict[str, Any]:
+        """The manifest of a new snapshot of ``parts`` (not yet committed); refuses if any part is unfinished."""
         records, missing = [], []
         for part in parts:
             record = self.part_record(part)
             (records.append(record) if record else missing.append(part.id))
         if missing:
             raise ShardError(f"{self.root}: {len(missing)} part(s) not built yet: {', '.join(missing[:5])}")
-        manifest = self._manifest(records)
-        with file_lock(self.root / ".locks" / "manifest.lock"):
-            write_json_atomic(self.root / MANIFEST, manifest)
-            remove_temp_files(self.root)
+        return self._manifest(records)
+
+    def newest(self) -> dict[str, Any] | None:
+        """The newest committed snapshot's manifest, if any."""
+        ids = snapshots.list_snapshots(self.location)
+        return snapshots.load_manifest(self.location, ids[-1]) if ids else None
+
+    def commit(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Publish ``manifest`` as the newest snapshot unless the newest already holds exactly these rows."""
+        newest = self.newest()
+        if newest is not None and snapshots.same_content(newest, manifest):
+            return newest
+        snapshots.commit(self.location, manifest)
         return manifest
+
+    def finalize(self, parts: Iterable[Part]) -> dict[str, Any]:
+        """Prepare and commit a snapshot of ``parts``; returns its manifest."""
+        return self.commit(self.prepare(parts))
 
     def _manifest(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         shards = sorted((s for r in records for s in r["shards"]), key=lambda s: s["file"])
@@ -324,9 +373,11 @@ class ShardSet:
             entry["rows"] += s["rows"]
             entry["bytes"] += s["bytes"]
             entry["shards"] += 1
+        ids = snapshots.list_snapshots(self.location)
         return {
             "format_version": FORMAT_VERSION, "source": self.spec.source, "dataset": self.spec.dataset,
             "version": self.spec.version, "license": self.spec.license,
+            "snapshot_id": snapshots.new_snapshot_id(self.spec.config_hash), "parent": ids[-1] if ids else None,
             "config": self.spec.config, "config_hash": self.spec.config_hash,
             "schema": [{"name": f.name, "type": str(f.type)} for f in self.spec.schema],
             "arrow_schema": base64.b64encode(self.spec.schema.serialize().to_pybytes()).decode(),
@@ -336,35 +387,6 @@ class ShardSet:
             "totals": {"rows": sum(s["rows"] for s in shards), "bytes": sum(s["bytes"] for s in shards),
                        "shards": len(shards), "dropped": sum(drops.values()),
                        "drops": dict(sorted(drops.items())), "stats": dict(sorted(stats.items()))},
+            "files": [],
             "complete": True,
         }
-
-
-# -- reading -------------------------------------------------------------------------
-
-def load_manifest(root: Path | str) -> dict[str, Any]:
-    path = Path(root) / MANIFEST
-    if not path.exists():
-        raise ShardError(f"{root}: no {MANIFEST}; is this a finished datamill dataset?")
-    manifest = read_json(path)
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ShardError(f"{path}: format version {manifest.get('format_version')} is not {FORMAT_VERSION}")
-    return manifest
-
-
-def shard_paths(root: Path | str, split: str | None = None) -> list[Path]:
-    """The shard files of a dataset (one split or all), from its manifest."""
-    manifest = load_manifest(root)
-    return [Path(root) / s["file"] for s in manifest["shards"] if split in (None, s["split"])]
-
-
-def manifest_schema(manifest: dict[str, Any]) -> pa.Schema:
-    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(manifest["arrow_schema"])))
-
-
-def read_split(root: Path | str, split: str | None = None, columns: list[str] | None = None) -> pa.Table:
-    """Read a whole split into memory: for inspection and tests, not for training."""
-    manifest = load_manifest(root)
-    schema = manifest_schema(manifest)
-    tables = [pq.read_table(p, columns=columns, schema=schema) for p in shard_paths(root, split)]
-    return pa.concat_tables(tables) if tables else schema.empty_table().select(columns or schema.names)

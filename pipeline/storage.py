@@ -105,3 +105,36 @@ def cached_dir(work: Path, key: str, build: Callable[[Path], None]) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return final
+
+
+class HashingWriter:
+    """A write-only file that hashes and counts what passes through (no second read of a written shard)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        self.handle.write(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+    def seekable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.handle.close()

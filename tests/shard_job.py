@@ -43,8 +43,8 @@ def reader(slow: float = 0.0):
     return read
 
 
-def run(root: Path, slow: float = 0.0, tag: str = "a") -> dict:
-    shard_set = ShardSet(spec(root, tag))
+def run(root: Path, slow: float = 0.0, tag: str = "a", target: int = 40_000) -> dict:
+    shard_set = ShardSet(spec(root, tag, target))
     for part in PARTS:
         shard_set.build_part(part, reader(slow))
     return shard_set.finalize(PARTS)

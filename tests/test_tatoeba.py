@@ -184,6 +184,6 @@ def test_a_new_export_builds_a_new_version_with_lineage(server, tmp_path):
     assert lineage["previous"] == VERSION and manifests["sentences"]["version"] == "2026-11-28"
     assert (lineage["added"], lineage["changed"], lineage["removed"], lineage["unchanged"]) == (16, 1, 1, 78)
     table = {r["id"]: r["change"] for r in
-             pq.read_table(data / "shards/tatoeba/2026-11-28/sentences/_lineage.parquet").to_pylist()}
+             pq.read_table(data / "shards/tatoeba/2026-11-28/sentences" / lineage["table"]).to_pylist()}
     assert table[1] == "changed" and table[2] == "removed" and list(table.values()).count("added") == 16
     assert "Changes since 2026-11-21" in (data / "shards/tatoeba/2026-11-28/sentences/README.md").read_text()

@@ -35,19 +35,19 @@ class Shard:
     rows: int
 
 
-def list_shards(root: str, split: str) -> tuple[list[Shard], dict[str, Any]]:
-    """The shards of one split, from the manifest, for a local path or any fsspec URL."""
-    fs, path = fsspec.core.url_to_fs(str(root))
-    try:
-        with fs.open(f"{path.rstrip('/')}/{MANIFEST}", "rb") as handle:
-            import json
-            manifest = json.load(handle)
-    except FileNotFoundError as err:
-        raise ShardError(f"{root}: no {MANIFEST}; is this a finished datamill dataset?") from err
+def list_shards(root: str, split: str, snapshot: str | None = None) -> tuple[list[Shard], dict[str, Any]]:
+    """The shards of one split of a snapshot (default: the newest), for a local path or any fsspec URL.
+
+    The files' sizes are checked against the snapshot (one listing per directory, no reads).
+    """
+    from pipeline.snapshots import check_sizes, load_manifest
+
+    manifest = load_manifest(str(root), snapshot)
     base = str(root).rstrip("/")
     shards = [Shard(f"{base}/{s['file']}", s["rows"]) for s in manifest["shards"] if s["split"] == split]
     if not shards:
         raise ShardError(f"{root}: split {split!r} has no shards (splits: {', '.join(manifest['splits'])})")
+    check_sizes(str(root), manifest, split)
     return shards, manifest
 
 

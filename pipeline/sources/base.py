@@ -1,35 +1,18 @@
-"""The protocol every upstream source implements, and the release record it discovers."""
+"""The protocol every upstream source implements, and the mixin that places its files under the data root."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Protocol
 
 import pyarrow as pa
 
-from pipeline.download import Downloader, Fetched, RemoteFile
+from pipeline.download import Downloader, Fetched
+from pipeline.releases import Release, load_release
 from pipeline.shards import DatasetSpec, Part, Rejects
 from pipeline.storage import cached_dir
 
-
-@dataclass(frozen=True)
-class Release:
-    """One published version of an upstream: its id and the files it consists of."""
-
-    source: str
-    version: str
-    files: tuple[RemoteFile, ...]
-    meta: dict[str, Any] = field(default_factory=dict, hash=False)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "version": self.version, "meta": self.meta,
-                "files": [asdict(f) for f in self.files]}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Release":
-        return cls(data["source"], data["version"], tuple(RemoteFile(**f) for f in data["files"]),
-                   data.get("meta", {}))
+__all__ = ["LocalFiles", "Release", "Source"]
 
 
 class Source(Protocol):
@@ -69,8 +52,6 @@ class LocalFiles:
 
     def load_release(self, version: str) -> Release:
         """A downloaded release, read back from disk (a part may run in another process or on another host)."""
-        from pipeline.build import load_release
-
         return load_release(self.data_dir, self.name, version, self.release_prefix)
 
     def cached(self, release: Release, key: str, build) -> Path:
