@@ -214,3 +214,82 @@ def test_bytes_travel_as_one_buffer_and_offsets():
         buffer, offsets = pack_bytes(column)
         expected = [(v.encode() if isinstance(v, str) else v) or b"" for v in column.to_pylist()]
         assert unpack_bytes(buffer, offsets).numpy().tolist() == expected
+
+
+# -- class-sorted shards (one class per file, as ImageNet's per-synset tars give) -----------
+
+def write_class_sorted(root, classes: int, group_rows: int, seed: int = 0):
+    """One part (hence files) per class, row groups of ``group_rows`` rows, uneven class sizes."""
+    import pyarrow as pa
+
+    from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet
+
+    schema = pa.schema([("id", pa.int64()), ("label", pa.int64())])
+    spec = DatasetSpec(root=root, source="fixture", dataset="sorted", version="v1", schema=schema, config={},
+                       license="none", row_group_bytes=1)
+    sizes = np.random.default_rng(seed).integers(30, 51, classes)
+    shard_set, parts, first = ShardSet(spec), [], 0
+    for label, size in enumerate(sizes):
+        part = Part(f"{label:04d}", (PartInput(f"class-{label}", "0" * 64),))
+        ids = np.arange(first, first + size)
+        first += size
+
+        def read(part, rejects, ids=ids, label=label):
+            for start in range(0, len(ids), group_rows):  # one write per row group
+                chunk = ids[start: start + group_rows]
+                yield pa.table({"id": chunk, "label": np.full(len(chunk), label), SPLIT_COLUMN: ["train"] * len(chunk)})
+        shard_set.build_part(part, read)
+        parts.append(part)
+    shard_set.finalize(parts)
+    return root
+
+
+@pytest.fixture(scope="module")
+def class_sorted(tmp_path_factory):
+    return write_class_sorted(tmp_path_factory.mktemp("sorted") / "sorted", classes=200, group_rows=16)
+
+
+def label_feature(root) -> Columns:
+    return Columns.from_manifest(list_shards(str(root), "train")[1], ["id", "label"])
+
+
+def iid_distinct(classes: int, batch: int) -> float:
+    return classes * (1 - (1 - 1 / classes) ** batch)
+
+
+@pytest.mark.parametrize("settings", ["defaults", "image_classifier"])
+def test_class_sorted_shards_stream_near_iid(class_sorted, settings):
+    from models.tasks import ImageClassifier
+
+    options = {} if settings == "defaults" else ImageClassifier(str(class_sorted)).stream_options
+    stream = Stream(str(class_sorted), label_feature(class_sorted), batch_size=32, seed=1, **options)
+    batches = [b["label"] for b in stream.batches()]
+    distinct = float(np.mean([len(set(b.tolist())) for b in batches]))
+    assert distinct >= 0.9 * iid_distinct(200, 32), f"{distinct:.1f} distinct labels per batch of 32"
+    early = set(np.concatenate(batches[: len(batches) // 10]).tolist())
+    assert len(early) >= 180, f"{len(early)} of 200 classes in the first 10% of the epoch"
+    ids = np.concatenate([b["id"] for b in stream.batches()])
+    assert len(ids) == len(set(ids.tolist())), "still every row at most once"
+
+
+@pytest.fixture(scope="module")
+def small_groups(tmp_path_factory):
+    """12 files, row groups of 7 rows: reads cross row groups all the time."""
+    return write_class_sorted(tmp_path_factory.mktemp("groups") / "groups", classes=12, group_rows=7, seed=5)
+
+
+@pytest.mark.parametrize("options", [{}, {"read_rows": 5, "window_batches": 3, "cycle": 4}, {"shuffle": False}])
+def test_resume_at_every_batch_of_an_epoch(small_groups, options):
+    def make_here(**kw):
+        return Stream(str(small_groups), label_feature(small_groups), batch_size=8, epochs=2, seed=2,
+                      **(options | kw))
+    reference = [b["id"].tolist() for b in make_here().batches()]
+    assert len(reference) > 100
+    stream = make_here()
+    it = stream.batches()
+    for stop in range(1, len(reference)):
+        next(it)
+        resumed = make_here(start=stream.position(stop)).batches()
+        got = [next(resumed)["id"].tolist() for _ in range(min(2, len(reference) - stop))]
+        assert got == reference[stop: stop + 2], f"resumed at batch {stop}"
+    assert [b["id"].tolist() for b in make_here(start=stream.position(37)).batches()] == reference[37:]

@@ -1,19 +1,20 @@
-"""Parquet shards → tf.data, resumable at any batch.
+"""Parquet shards → tf.data, near-i.i.d. whatever the shard layout, resumable at any batch.
 
-Files come from the manifest (never a glob), in a seeded per-epoch order. ``cycle`` files
-are read at once, round robin, whole Arrow record batches at a time, each file's next
-batch read ahead on a thread (Arrow decodes without the GIL). Rows are gathered into
-windows of ``window_batches * batch_size`` rows, shuffled inside the window with a seeded
-permutation, and turned into training batches by a feature (tokenize, pack, pad...).
-A window depends only on where the readers stood when it began, so the stream's position
-is that frontier plus how many batches of the window were consumed: saved with a
-checkpoint, it restores the exact same next batch (no repeat, no skip).
+Files come from the manifest (never a glob). Each epoch reads all its files at once (or
+``cycle`` at a time), each at a rate proportional to its size (``interleave.Plan``), so a
+stretch of the stream holds rows of nearly every file even when every file is one class.
+Rows are gathered into windows of ``window_batches * batch_size`` rows, shuffled inside
+the window with a seeded permutation, and cut into training batches by a feature
+(tokenize, pack, pad...). Window ``w`` of an epoch is a pure function of (seed, epoch, w),
+so a position is (epoch, window, batch in window): saved with a checkpoint it restores the
+exact next batch under any row-group size, number of files or workers. Each file's reader
+keeps one Arrow batch of at most ``read_rows`` rows; the next window is read on a thread
+pool while the feature cuts the current one.
 """
 
 from __future__ import annotations
 
 import bisect
-import copy
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import ConfigError, ShardError
+from pipeline.features.interleave import Plan
 
 MANIFEST = "_manifest.json"
 
@@ -51,28 +53,50 @@ def list_shards(root: str, split: str, snapshot: str | None = None) -> tuple[lis
     return shards, manifest
 
 
-@dataclass
-class _Slot:
-    """One open file of the interleave: its place in the epoch order and the next raw row."""
+class _Reader:
+    """One open file of the interleave, positioned at a row; hands out rows in order."""
 
-    order_index: int
-    row: int
-    batches: Iterator[pa.RecordBatch] | None = None
-    pending: pa.RecordBatch | None = None
-    ahead: Future | None = None
+    def __init__(self, fs, url: str, row: int, read_rows: int, columns: list[str] | None) -> None:
+        self.parquet = pq.ParquetFile(fs.open(fsspec.core.url_to_fs(url)[1], "rb"), buffer_size=1 << 20)
+        sizes = [self.parquet.metadata.row_group(g).num_rows for g in range(self.parquet.num_row_groups)]
+        starts = np.cumsum([0] + sizes)
+        group = int(np.searchsorted(starts, row, side="right") - 1)
+        self.url = url
+        self.pending: pa.RecordBatch | None = None
+        self.batches: Iterator[pa.RecordBatch] = iter(())
+        if group < len(sizes):
+            self.batches = self.parquet.iter_batches(batch_size=read_rows, row_groups=range(group, len(sizes)),
+                                                     columns=columns)
+            self.take(row - int(starts[group]))  # rows before ``row`` in its row group are dropped
+
+    def take(self, n: int) -> list[pa.RecordBatch]:
+        pieces = []
+        while n > 0:
+            if self.pending is None or self.pending.num_rows == 0:
+                self.pending = next(self.batches, None)
+                if self.pending is None:
+                    raise ShardError(f"{self.url}: fewer rows than the manifest says")
+            piece = self.pending.slice(0, n)
+            self.pending = self.pending.slice(piece.num_rows)
+            pieces.append(piece)
+            n -= piece.num_rows
+        return pieces
+
+    def close(self) -> None:
+        self.parquet.close()
 
 
 @dataclass
 class _Window:
     first_batch: int
-    start: dict[str, Any]
-    end: dict[str, Any] | None = None
-    batches: int = 0
+    epoch: int
+    window: int
+    batches: int | None = None
 
 
 @dataclass
 class Stream:
-    """A resumable stream of training batches over one split of one dataset."""
+    """A resumable, near-i.i.d. stream of training batches over one split of one dataset."""
 
     root: str
     feature: Any  # pipeline.features.Feature
@@ -81,9 +105,9 @@ class Stream:
     seed: int = 0
     shuffle: bool = True
     window_batches: int = 16
-    cycle: int = 8  # files read at once; class-sorted shards (ImageNet) want many, with small read_rows
+    cycle: int | None = None  # files read at once; None: all the epoch's files (best mixing)
     epochs: int | None = 1  # None: repeat forever
-    read_rows: int = 256
+    read_rows: int = 256  # rows each open file buffers: memory is about files x read_rows rows
     num_workers: int = 1  # tf.distribute input pipelines
     worker: int = 0
     start: dict[str, Any] | None = None
@@ -91,8 +115,9 @@ class Stream:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.window_batches < 1 or self.cycle < 1:
-            raise ConfigError("batch_size, window_batches and cycle must be positive")
+        if self.batch_size < 1 or self.window_batches < 1 or (self.cycle is not None and self.cycle < 1) \
+                or self.read_rows < 1:
+            raise ConfigError("batch_size, window_batches, cycle and read_rows must be positive")
         if not 0 <= self.worker < self.num_workers:
             raise ConfigError(f"worker {self.worker} is not in 0..{self.num_workers - 1}")
         shards, self.manifest = list_shards(self.root, self.split)
@@ -102,6 +127,7 @@ class Stream:
         else:  # fewer files than workers: every worker reads every file, keeping its own rows
             self.shards, self.row_stride = shards, self.num_workers
         self.fs = fsspec.core.url_to_fs(str(self.root))[0]
+        self.window_rows = self.window_batches * self.batch_size
 
     @classmethod
     def for_input_context(cls, input_context, **kwargs) -> "Stream":
@@ -110,124 +136,104 @@ class Stream:
 
     # -- positions ------------------------------------------------------------------------
 
+    def _stamp(self) -> dict[str, Any]:
+        """What a position is only valid for: the same rows, files, windows, seed and workers."""
+        return {"rows": int(sum(s.rows for s in self.shards)), "files": len(self.shards),
+                "window_rows": self.window_rows, "seed": self.seed, "workers": self.num_workers,
+                "worker": self.worker}
+
     def position(self, consumed_batches: int) -> dict[str, Any]:
         """Where the stream stands after ``consumed_batches`` batches (JSON-able; pass back as ``start``)."""
         with self._lock:
+            if consumed_batches == 0 and (not self._log or self._log[0].first_batch >= 0):
+                return dict(self.start) if self.start else {"epoch": 0, "window": 0, "batch": 0, **self._stamp()}
             firsts = [w.first_batch for w in self._log]
             i = bisect.bisect_right(firsts, consumed_batches) - 1
             if i < 0:
                 raise ValueError(f"batch {consumed_batches} is older than this stream's log")
-            window = self._log[i]
-            offset = consumed_batches - window.first_batch
-            if window.end is not None and offset >= window.batches:
-                return {**window.end, "batch": 0}
-            return {**window.start, "batch": offset}
+            entry = self._log[i]
+            offset = consumed_batches - entry.first_batch
+            if entry.batches is not None and offset >= entry.batches:
+                return {"epoch": entry.epoch, "window": entry.window + 1, "batch": 0, **self._stamp()}
+            return {"epoch": entry.epoch, "window": entry.window, "batch": offset, **self._stamp()}
+
+    def _check(self, start: dict[str, Any]) -> None:
+        if "slots" in start:
+            raise ConfigError("this position was saved by an older datamill stream; restart the run")
+        stamp = self._stamp()
+        wrong = {k: (start[k], stamp[k]) for k in stamp if k in start and start[k] != stamp[k]}
+        if wrong:
+            detail = ", ".join(f"{k} {a} → {b}" for k, (a, b) in wrong.items())
+            raise ConfigError(f"the saved stream position belongs to other data or settings ({detail})")
 
     # -- batches (Python side) -----------------------------------------------------------
 
     def batches(self) -> Iterator[dict[str, np.ndarray]]:
         """Training batches as dicts of NumPy arrays, from ``start`` on."""
-        state = copy.deepcopy(self.start) if self.start else {"epoch": 0, "window": 0, "slots": [], "next": 0,
-                                                                "batch": 0}
-        skip = state.pop("batch", 0)
+        start = self.start or {"epoch": 0, "window": 0, "batch": 0}
+        self._check(start)
+        epoch, window, skip = int(start["epoch"]), int(start["window"]), int(start.get("batch", 0))
         emitted = -skip  # batches are numbered from the resume point; the skipped ones come before it
-        with ThreadPoolExecutor(max_workers=max(1, min(self.cycle, 4)), thread_name_prefix="parquet") as pool:
-            while self.epochs is None or state["epoch"] < self.epochs:
-                order = self._order(state["epoch"])
-                slots = [self._open(order, index, row, pool) for index, row in state["slots"]]
-                next_file = state["next"]
-                while True:
-                    window_start = {"epoch": state["epoch"], "window": state["window"],
-                                    "slots": [[s.order_index, s.row] for s in slots], "next": next_file}
-                    rows, next_file = self._fill_window(order, slots, next_file, pool)
-                    if rows is None:
-                        break
-                    entry = _Window(emitted, window_start)
+        with ThreadPoolExecutor(1, thread_name_prefix="window") as ahead, \
+                ThreadPoolExecutor(4, thread_name_prefix="parquet") as files:
+            while self.epochs is None or epoch < self.epochs:
+                for number, rows in self._windows(epoch, window, ahead, files):
+                    entry = _Window(emitted, epoch, number)
                     with self._lock:
-                        self._log = self._log[-255:] + [entry]
-                    rng = np.random.default_rng([self.seed, state["epoch"], state["window"]])
+                        self._log = self._log[-1023:] + [entry]
+                    rng = np.random.default_rng([self.seed, epoch, number])
                     if self.shuffle:
                         rows = rows.take(rng.permutation(rows.num_rows))
                     produced = list(self.feature.batches(rows, self.batch_size, rng))
-                    state["window"] += 1
                     entry.batches = len(produced)
-                    entry.end = {"epoch": state["epoch"], "window": state["window"],
-                                 "slots": [[s.order_index, s.row] for s in slots], "next": next_file}
                     yield from produced[skip:]
                     emitted += len(produced)
                     skip = max(0, skip - len(produced))
-                state = {"epoch": state["epoch"] + 1, "window": 0, "slots": [], "next": 0}
+                epoch, window = epoch + 1, 0
 
-    def _order(self, epoch: int) -> list[int]:
-        if not self.shuffle:
-            return list(range(len(self.shards)))
-        return [int(i) for i in np.random.default_rng([self.seed, epoch, 7]).permutation(len(self.shards))]
+    def _windows(self, epoch: int, first: int, ahead: ThreadPoolExecutor, files: ThreadPoolExecutor
+                 ) -> Iterator[tuple[int, pa.Table]]:
+        """(number, rows) of each window of the epoch from window ``first`` on, the next read ahead."""
+        plan, order = Plan.for_epoch([s.rows for s in self.shards], self.seed, epoch, self.shuffle, self.cycle)
+        span = self.window_rows * self.row_stride  # interleaved rows per window, before the row stride
+        count = -(-plan.total // span)
+        readers: dict[int, _Reader] = {}
 
-    def _open(self, order: list[int], order_index: int, row: int, pool: ThreadPoolExecutor) -> _Slot:
-        shard = self.shards[order[order_index]]
-        parquet = pq.ParquetFile(self.fs.open(fsspec.core.url_to_fs(shard.url)[1], "rb"))
-        starts = np.cumsum([0] + [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)])
-        group = int(np.searchsorted(starts, row, side="right") - 1)
-        slot = _Slot(order_index, row)
-        if group >= parquet.num_row_groups:
-            return slot
-        slot.batches = parquet.iter_batches(batch_size=self.read_rows, row_groups=range(group, parquet.num_row_groups),
-                                            columns=self.feature.columns)
-        skip = row - int(starts[group])
-        while skip > 0:
-            batch = next(slot.batches)
-            if skip < batch.num_rows:
-                slot.pending = batch.slice(skip)
-                break
-            skip -= batch.num_rows
-        if slot.pending is None:
-            slot.ahead = pool.submit(next, slot.batches, None)
-        return slot
-
-    def _take(self, slot: _Slot, need: int, pool: ThreadPoolExecutor) -> pa.RecordBatch | None:
-        """Up to ``need`` kept rows from the slot's file; None when the file is done."""
-        if slot.pending is None:
-            if slot.ahead is None:
+        def read(number: int) -> Future | None:
+            if number >= count:
                 return None
-            slot.pending, slot.ahead = slot.ahead.result(), None
-            if slot.pending is None:
-                return None
-        raw, start = slot.pending, slot.row
-        kept = np.flatnonzero((np.arange(start, start + raw.num_rows) % self.row_stride) == self.worker % self.row_stride)
-        cut = raw.num_rows if len(kept) <= need else int(kept[need - 1]) + 1
-        taken = raw.slice(0, cut)
+            cut = [plan.cut(min(plan.total, n * span)) for n in (number, number + 1)]
+            return ahead.submit(self._read, plan, order, readers, cut[0], cut[1], files)
+        pending = read(first)
+        try:
+            for number in range(first, count):
+                rows = pending.result()
+                pending = read(number + 1)
+                yield number, rows
+        finally:
+            if pending is not None:
+                pending.exception()  # let it finish before its readers close
+            for reader in readers.values():
+                reader.close()
+
+    def _read(self, plan: Plan, order: list[int], readers: dict[int, _Reader], starts: np.ndarray,
+              ends: np.ndarray, files: ThreadPoolExecutor) -> pa.Table:
+        """Rows ``starts[f]:ends[f]`` of every file, in interleave order; this worker's share of them."""
+        def take(f: int) -> list[pa.RecordBatch]:
+            if f not in readers:
+                readers[f] = _Reader(self.fs, self.shards[order[f]].url, int(starts[f]), self.read_rows,
+                                     self.feature.columns)
+            pieces = readers[f].take(int(ends[f] - starts[f]))
+            if ends[f] == plan.sizes[f]:
+                readers.pop(f).close()
+            return pieces
+        wanted = [int(f) for f in np.flatnonzero(ends > starts)]
+        chunks = files.map(take, wanted) if len(wanted) > 4 else map(take, wanted)
+        table = pa.Table.from_batches([p for chunk in chunks for p in chunk])
+        picked = plan.merge_order(starts, ends)
         if self.row_stride > 1:
-            taken = taken.take(pa.array(kept[kept < cut]))
-        slot.row += cut
-        slot.pending = raw.slice(cut) if cut < raw.num_rows else None
-        if slot.pending is None and slot.batches is not None:
-            slot.ahead = pool.submit(next, slot.batches, None)
-        return taken
-
-    def _fill_window(self, order: list[int], slots: list[_Slot], next_file: int, pool: ThreadPoolExecutor
-                     ) -> tuple[pa.Table | None, int]:
-        """Round-robin over the open files until the window is full or the epoch's files run out."""
-        want = self.window_batches * self.batch_size
-        pieces: list[pa.RecordBatch] = []
-        have = 0
-        while have < want:
-            while len(slots) < self.cycle and next_file < len(order):
-                slots.append(self._open(order, next_file, 0, pool))
-                next_file += 1
-            if not slots:
-                break
-            for slot in list(slots):
-                if have >= want:
-                    break
-                piece = self._take(slot, min(self.read_rows, want - have), pool)
-                if piece is None:
-                    slots.remove(slot)
-                    continue
-                pieces.append(piece)
-                have += piece.num_rows
-        if not pieces:
-            return None, next_file
-        return pa.Table.from_batches(pieces), next_file
+            picked = picked[self.worker % self.row_stride::self.row_stride]
+        return table.take(pa.array(picked))
 
     # -- tf.data ------------------------------------------------------------------------------
 
