@@ -19,6 +19,7 @@ _REF_CLOSE = re.compile(r"</ref\s*>", re.I)
 _CODE_BLOCK = re.compile(rf"<(syntaxhighlight|source){_ATTRS}>.*?</\1\s*>", re.S | re.I)
 _OPAQUE = re.compile(rf"<(nowiki|pre|code){_ATTRS}>(.*?)</\1\s*>", re.S | re.I)
 _EMPTY_NOWIKI = re.compile(r"<nowiki\s*/>", re.I)
+_NOWIKI_TAG = re.compile(r"</?nowiki\s*>", re.I)
 _MATH = re.compile(r"<math(?:\s[^>]*)?>.*?(?:</math\s*>|\Z)", re.S | re.I)
 _PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")
 
@@ -36,7 +37,10 @@ class Vault:
         return _OPAQUE.sub(self._keep, text)
 
     def _keep(self, match: re.Match) -> str:
-        self.spans.append(html.unescape(match.group(2)))
+        inner = match.group(2)
+        if match.group(1).lower() != "nowiki":  # <code><nowiki>{{</nowiki></code>: the nowiki tags are markup
+            inner = _NOWIKI_TAG.sub("", inner)
+        self.spans.append(html.unescape(inner))
         return f"\ue000{len(self.spans) - 1}\ue001"
 
     def restore(self, text: str) -> str:

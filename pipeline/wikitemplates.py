@@ -28,7 +28,8 @@ SYMBOLS = {"ndash": "–", "mdash": "—", "snd": " – ", "spaced ndash": " –
 CURRENCIES = {"usd": "US$", "gbp": "£", "eur": "€", "aud": "A$", "cad": "C$", "inr": "₹", "jpy": "¥",
               "us$": "US$", "£": "£", "€": "€", "a$": "A$", "c$": "C$", "₹": "₹", "¥": "¥"}
 SCRIPTS = {"sup": "sup", "sub": "sub", "su": "sup"}
-RENDERED = (set(SYMBOLS) | DATE_TEMPLATES | WRAPPERS | FIRST_PARAM | set(CURRENCIES) | set(SCRIPTS)
+QUOTES = {"quote", "blockquote", "cquote", "quotation", "centered pull quote", "quote frame"}
+RENDERED = (set(SYMBOLS) | DATE_TEMPLATES | WRAPPERS | FIRST_PARAM | set(CURRENCIES) | set(SCRIPTS) | QUOTES
             | {"convert", "cvt", "nihongo", "frac", "circa", "c.", "as of", "val"})
 _SUPERSCRIPT = str.maketrans("0123456789+-−=()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾")
 _SUBSCRIPT = str.maketrans("0123456789+-−=()", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎")
@@ -118,3 +119,9 @@ def frac(params: list[str]) -> str:
 def nihongo(params: list[str]) -> str:
     extra = ", ".join(p for p in params[1:3] if p)
     return f"{params[0]} ({extra})" if params and extra else (params[0] if params else "")
+
+
+def quote(params: list[str], named: dict[str, str]) -> str:
+    """{{quote|text|author}} / {{blockquote|text=...}}: the quoted words, as a paragraph of their own."""
+    text = named.get("text") or named.get("quote") or (params[0] if params else "")
+    return f"\n\n{text}\n\n" if text else ""

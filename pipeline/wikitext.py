@@ -37,6 +37,7 @@ ITEM_TAGS = {"li", "dd", "dt", "figcaption"}
 _MAGIC = re.compile(r"__[A-Z]+__")
 _UNCLOSED = re.compile(r"\{\{[^\n]*")  # a template the parser could not close: junk to the end of line
 _EMPTY_PARENS = re.compile(r"\(\s*[,;:]?\s*\)")
+_DANGLING_COMMA = re.compile(r"\s*[,;]\s*(?=\))|(?<=\()\s*[,;]\s*")  # "(München, )" once the IPA went
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _SPACE_BEFORE_PUNCT = re.compile(r" +([,.;:!?)\]])")
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -131,6 +132,7 @@ def _tidy(text: str) -> str:
     text = _MAGIC.sub("", text)
     text = _UNCLOSED.sub("", text)
     text = _EMPTY_PARENS.sub("", text)
+    text = _DANGLING_COMMA.sub("", text)
     text = _SPACES.sub(" ", text)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     lines = [line.strip() for line in text.split("\n")]
@@ -235,6 +237,8 @@ def _render_template(name: str, positional: list[str], named: dict[str, str]) ->
         return first
     if name in tpl.WRAPPERS or name.startswith("lang-") or name.startswith("lang|"):
         return positional[-1] if positional else ""
+    if name in tpl.QUOTES:
+        return tpl.quote(positional, named)
     if name in tpl.SCRIPTS:
         return tpl.script(first, tpl.SCRIPTS[name])
     if name == "nihongo":

@@ -141,5 +141,21 @@ def test_cli_builds_a_wiki_by_name_and_date(server, tmp_path):
 
 
 def test_card_has_a_text_length_histogram(built):
+    import re
+
     root = articles(built, "simplewiki-20261101")
-    assert (root / "_plots" / "text_length.png").exists() and "_plots/text_length.png" in (root / "README.md").read_text()
+    plot = re.search(r"\((_plots/[^)]*text_length\.png)\)", (root / "README.md").read_text())
+    assert plot and (root / plot.group(1)).exists()
+
+
+def test_prose_retention_is_in_the_manifest_and_the_card(built, expected):
+    root = articles(built, "simplewiki-20261101")
+    manifest = load_manifest(root)
+    totals = manifest["totals"]["stats"]
+    assert totals["words"] > 0.95 * totals["source_words"] > 1000
+    assert all({"words", "source_words", "reduced_pages"} <= set(s["stats"]) for s in manifest["shards"])
+    card = (root / "README.md").read_text()
+    assert "## Prose retention" in card and "| id | title | words | estimated | kept |" in card
+    rows = read_split(root, columns=["id", "words", "source_words", "repairs"]).to_pylist()
+    broken = next(r for r in rows if r["id"] == 52)  # "Broken template" ends in an unclosed <ref>
+    assert broken["repairs"] == ["unclosed_ref"] and totals["repaired_unclosed_ref"] == 1

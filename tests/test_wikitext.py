@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.wikitext import CleanOptions, Siteinfo, clean, has_residue
+from tests.fixtures.wiki_constructs import CONSTRUCTS
 
 SITE = Siteinfo("https://de.wikipedia.org", {-2: "Medium", 0: "", 6: "Datei", 14: "Kategorie", 4: "Wikipedia"})
 
@@ -168,3 +169,52 @@ def test_residue_covers_html_tags_and_entities(text):
 
 def test_plain_text_with_angle_brackets_is_not_residue():
     assert not has_residue("3 < 4 and 5 > 2, A&B and R&D")
+
+
+# -- prose retention: an estimate independent of the cleaner --------------------------------------
+
+def test_the_prose_estimate_sees_what_the_old_cleaner_dropped():
+    from pipeline.wikiretention import prose_words, words
+
+    page = "Use <nowiki>{{</nowiki> to open a template. Then more text here, and a sentence or two besides."
+    assert prose_words(page) >= 15
+    assert words("Use") < 0.7 * prose_words(page) <= words(clean(page, SITE))
+
+
+def test_the_prose_estimate_skips_infoboxes_tables_refs_and_files():
+    from pipeline.wikiretention import prose_words
+
+    page = ("{{Infobox town\n| name = Alpha Beta Gamma\n| motto = many many words here\n}}\n"
+            "Four words of prose.<ref>{{cite web|title=A long citation title}}</ref>\n"
+            '{| class="wikitable"\n| table words here\n|}\n[[File:X.jpg|thumb|A caption of words]]\n'
+            "[[Category:Things]]\n* Two more.")
+    assert prose_words(page) == 6
+
+
+def test_most_reduced_pages_are_listed_lowest_ratio_first(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.wikiretention import card_section, shard_stats
+
+    table = pa.table({"id": [1, 2, 3, 4], "title": ["Kept", "Halved", "Gutted", "Tiny"],
+                      "words": pa.array([100, 50, 5, 1], pa.int32()),
+                      "source_words": pa.array([100, 100, 100, 10], pa.int32()),
+                      "repairs": pa.array([[], ["unclosed_ref"], [], []], pa.list_(pa.string()))})
+    pq.write_table(table, tmp_path / "a.parquet")
+    stats = shard_stats(table)
+    assert stats == {"words": 156, "source_words": 310, "reduced_pages": 2, "repaired_unclosed_ref": 1}
+    manifest = {"shards": [{"file": "a.parquet"}], "totals": {"stats": stats}}
+    section = card_section(tmp_path, manifest, top=2)
+    assert section.index("| 3 | Gutted | 5 | 100 | 5% |") < section.index("| 2 | Halved | 50 | 100 | 50% |")
+    assert "Tiny" not in section and "Kept" not in section and "under 70% of their estimate: 2" in section
+
+
+@pytest.mark.parametrize("case", CONSTRUCTS, ids=[c.name for c in CONSTRUCTS])
+def test_real_looking_constructs_keep_their_sentences(case):
+    text = clean(case.wikitext, SITE)
+    for sentence in case.keep:
+        assert sentence in text, (sentence, text)
+    for junk in case.drop:
+        assert junk not in text, (junk, text)
+    assert not has_residue(text) or case.name == "code and nowiki", text

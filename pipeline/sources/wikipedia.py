@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import mediawiki
+from pipeline import wikiretention as retention
 from pipeline.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, DownloadError, SourceError, UpstreamNotReady
 from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
@@ -45,12 +46,23 @@ SCHEMA = pa.schema([
     pa.field("id", pa.int64(), nullable=False), ("title", pa.string()), ("text", pa.string()), ("url", pa.string()),
     ("revision_id", pa.int64()), ("revision_timestamp", pa.timestamp("s", tz="UTC")), ("wiki", pa.string()),
     ("dump_date", pa.string()), ("license", pa.string()),
+    # Prose retention: letter-words of `text`, the estimate of the page's prose words before cleaning,
+    # and the repairs the cleaner made (e.g. "unclosed_ref"), so both can be audited page by page.
+    ("words", pa.int32()), ("source_words", pa.int32()), ("repairs", pa.list_(pa.string())),
 ])
 BATCH_PAGES = 500
+# The card's prose-retention section, where DatasetSpec takes a card section (pipeline/shards.py).
+_CARD_SECTION = ({"card_section": retention.card_section}
+                 if "card_section" in getattr(DatasetSpec, "__dataclass_fields__", {}) else {})
+
+
+def shard_stats(table: pa.Table) -> dict[str, int]:
+    """Per-shard residue and prose-retention counters for the manifest."""
+    return residue_stats(table) | retention.shard_stats(table)
 
 
 def residue_stats(table: pa.Table) -> dict[str, int]:
-    """How many pages of a shard still hold wiki markup after cleaning."""
+    """How many pages of a shard still hold wiki markup (or HTML tags and entities) after cleaning."""
     hit = pc.match_substring_regex(table.column("text"), RESIDUE_PATTERN)
     return {"residue_pages": int(pc.sum(hit).as_py() or 0)}
 
@@ -177,7 +189,7 @@ class Wikipedia(LocalFiles):
             version=release.version, schema=SCHEMA, config=config, license=LICENSE,
             description=f"Plain-text articles (namespace 0, no redirects) of {self.wiki}, dump {release.meta['date']}.",
             target_shard_bytes=self.target_shard_bytes, row_group_bytes=min(96 << 20, self.target_shard_bytes),
-            stats=residue_stats,
+            stats=shard_stats, **_CARD_SECTION,
         )
 
     def parts(self, dataset: str, release: Release) -> list[Part]:
@@ -276,8 +288,9 @@ class Wikipedia(LocalFiles):
             rejects.add(page.id, "too_large", f"{page.title}: {len(page.text.encode())} bytes")
             return None
         started = time.perf_counter()
+        counts: dict[str, int] = {}
         try:
-            text = clean(page.text, site, self.options)
+            text = clean(page.text, site, self.options, counts)
         except Exception as err:  # noqa: BLE001 - one page's failure must not stop the file
             rejects.add(page.id, "parse_error", f"{page.title}: {type(err).__name__}: {err}")
             return None
@@ -291,7 +304,9 @@ class Wikipedia(LocalFiles):
         return {"id": page.id, "title": page.title, "text": text,
                 "url": f"{site.base_url or site_url(self.wiki)}/wiki/{title_path}",
                 "revision_id": page.revision_id, "revision_timestamp": page.timestamp,
-                "wiki": self.wiki, "dump_date": release.meta["date"], "license": ROW_LICENSE}
+                "wiki": self.wiki, "dump_date": release.meta["date"], "license": ROW_LICENSE,
+                "words": retention.words(text), "source_words": retention.prose_words(page.text),
+                "repairs": [name for name, n in sorted(counts.items()) for _ in range(n)]}
 
     def _table(self, rows: list[dict[str, Any]]) -> pa.Table:
         table = pa.Table.from_pylist(rows, schema=SCHEMA)
