@@ -324,11 +324,48 @@ def serve(config: Annotated[Path, typer.Option("--config", help="The datamill.to
     prefect_serve(*deployments)
 
 
+DatasetDir = Annotated[str, typer.Argument(help="A dataset directory or fsspec URL (holds _snapshots/).")]
+Snapshot = Annotated[Optional[str], typer.Option("--snapshot", help="A snapshot id (default: the newest).")]
+
+
 @app.command()
-def inspect(dataset_dir: Annotated[Path, typer.Argument(help="A dataset directory (holds _manifest.json).")],
-            rows: Annotated[int, typer.Option("--rows", min=0, help="Sample rows to show.")] = 3) -> None:
-    """Schema, counts per split, drops by reason and a few sample rows."""
-    typer.echo(describe(dataset_dir, rows))
+def inspect(dataset_dir: DatasetDir,
+            rows: Annotated[int, typer.Option("--rows", min=0, help="Sample rows to show.")] = 3,
+            snapshot: Snapshot = None) -> None:
+    """Schema, counts per split, drops by reason and a few sample rows of a snapshot."""
+    typer.echo(describe(dataset_dir, rows, snapshot))
+
+
+@app.command()
+def verify(dataset_dir: DatasetDir, snapshot: Snapshot = None) -> None:
+    """Check the size and sha256 of every file a snapshot lists; exits 1 on any mismatch."""
+    from pipeline.snapshots import load_manifest, verify as verify_snapshot
+
+    manifest = load_manifest(dataset_dir, snapshot)
+    problems = verify_snapshot(dataset_dir, snapshot)
+    for problem in problems:
+        typer.echo(f"MISMATCH {problem}", err=True)
+    if problems:
+        from pipeline.errors import ShardError
+
+        raise ShardError(f"{dataset_dir}: {len(problems)} file(s) of snapshot {manifest.get('snapshot_id', '-')} "
+                         f"do not verify")
+    typer.echo(f"snapshot {manifest.get('snapshot_id', '-')}: {len(manifest['shards'])} files verified")
+
+
+@app.command()
+def gc(dataset_dir: DatasetDir,
+       keep: Annotated[int, typer.Option("--keep", min=1, help="Snapshots to keep, newest first.")] = 2,
+       grace_hours: Annotated[float, typer.Option("--grace-hours", min=0.0,
+                                                  help="Never delete files younger than this.")] = 1.0,
+       dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would go.")] = False) -> None:
+    """Delete snapshots beyond the newest --keep and the files no kept snapshot or running build needs."""
+    from pipeline.snapshots import gc as collect
+
+    removed = collect(dataset_dir, keep=keep, grace_seconds=grace_hours * 3600, dry_run=dry_run)
+    for name in removed:
+        typer.echo(("would remove " if dry_run else "removed ") + name)
+    typer.echo(f"{len(removed)} file(s) {'to remove' if dry_run else 'removed'}")
 
 
 @app.callback()

@@ -64,3 +64,37 @@ def test_features_and_stream_commands(shards, tmp_path):
     shutil.copytree(shards["pairs"], fresh, ignore=shutil.ignore_patterns("_features"))
     got = datamill("stream", str(fresh), "--take", "1")
     assert got.returncode == 1 and "datamill features" in got.stderr, "a missing tokenizer says how to make one"
+
+
+def test_rebuild_with_other_splits_keeps_the_old_snapshot_then_verify_and_gc(server, tmp_path):
+    """A default build, then `--splits train=0.8,...`: the first snapshot's files stay byte-identical."""
+    import hashlib
+    import json
+
+    from pipeline.shards import read_split
+
+    mirror, data = server.url + "tatoeba/", str(tmp_path)
+    assert datamill("build", "tatoeba", "--data-dir", data, "--mirror", mirror, "--quiet").returncode == 0
+    root = tmp_path / "shards/tatoeba/2026-11-21/sentences"
+    first = json.loads((root / "_manifest.json").read_text())
+    before = {s["file"]: hashlib.sha256((root / s["file"]).read_bytes()).hexdigest() for s in first["shards"]}
+    got = datamill("build", "tatoeba", "--data-dir", data, "--mirror", mirror, "--quiet",
+                   "--splits", "train=0.8,validation=0.1,test=0.1")
+    assert got.returncode == 0, got.stderr
+    after = {name: hashlib.sha256((root / name).read_bytes()).hexdigest() for name in before}
+    assert after == before
+    assert read_split(root, snapshot=first["snapshot_id"]).num_rows == first["totals"]["rows"]
+    got = datamill("inspect", str(root), "--snapshot", first["snapshot_id"], "--rows", "0")
+    assert got.returncode == 0 and f"snapshot {first['snapshot_id']}" in got.stdout, got.stderr
+    assert datamill("verify", str(root)).returncode == 0
+    readme = (root / "README.md").read_text()
+    newest = json.loads((root / "_manifest.json").read_text())
+    assert all(f"    - {s['file']}" in readme for s in newest["shards"]) and "*.parquet" not in readme
+    victim = root / newest["shards"][0]["file"]
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\0")
+    got = datamill("verify", str(root))
+    assert got.returncode == 1 and newest["shards"][0]["file"] in got.stderr
+    got = datamill("gc", str(root), "--keep", "1", "--grace-hours", "0")
+    assert got.returncode == 0, got.stderr
+    assert not any((root / name).exists() for name in set(before) - {s["file"] for s in newest["shards"]})
+    assert datamill("inspect", str(root), "--rows", "0").returncode == 0
