@@ -34,12 +34,14 @@ class FaultHandler(RangeRequestHandler):
     """RangeRequestHandler plus the failure modes real hosts show."""
 
     hits: Counter = Counter()
-    requests_seen: list[tuple[str, str, str | None]] = []
+    # (method, path, Range, If-Range, Accept-Encoding) of every request
+    requests_seen: list[tuple[str, str, str | None, str | None, str | None]] = []
     lock = threading.Lock()
 
     def serve_file(self, head: bool, honour_range: bool = True) -> None:
         with self.lock:
-            self.requests_seen.append((self.command, self.path, self.headers.get("Range")))
+            self.requests_seen.append((self.command, self.path, self.headers.get("Range"),
+                                       self.headers.get("If-Range"), self.headers.get("Accept-Encoding")))
         if not self.path.startswith("/fault/"):
             return super().serve_file(head, honour_range)
         _, _, kind, key, rest = self.path.split("/", 4)
@@ -72,6 +74,12 @@ class FaultHandler(RangeRequestHandler):
             return super().serve_file(head, honour_range=False)
         if kind == "changing":
             return self._changing(hit, head)
+        if kind == "gzip" and "gzip" in self.headers.get("Accept-Encoding", ""):
+            return self._gzip_encoded(head)
+        if kind == "gzipalways":
+            return self._gzip_encoded(head)
+        if kind == "nolength" or (kind == "nolength1" and hit == 1):
+            return self._truncated_without_length()
         if kind == "auth" and self.headers.get("Authorization") != "Bearer s3cret-t0ken":
             return self._status(401)
         return super().serve_file(head)
@@ -101,6 +109,28 @@ class FaultHandler(RangeRequestHandler):
         self.close_connection = True
         self.connection.close()
 
+    def _gzip_encoded(self, head: bool) -> None:
+        """``Content-Encoding: gzip`` like nginx's gzip module: the body is the file, compressed on the fly."""
+        import gzip
+
+        body = gzip.compress(Path(self.translate_path(self.path)).read_bytes(), mtime=0)
+        self.send_response(200)
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _truncated_without_length(self) -> None:
+        """No Content-Length (the body ends when the connection closes), and it closes halfway."""
+        data = Path(self.translate_path(self.path)).read_bytes()
+        self.send_response(200)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+
     def _trickle(self, head: bool) -> None:
         """Honours Range but sends 16 KiB every 50 ms: slow enough to kill mid-transfer."""
         path = Path(self.translate_path(self.path))
@@ -125,8 +155,16 @@ class FaultHandler(RangeRequestHandler):
         path = Path(self.translate_path(self.path))
         data = path.read_bytes() if hit == 1 else path.with_suffix(".v2").read_bytes()
         etag = '"version-a"' if hit == 1 else '"version-b"'
-        if hit > 1 and self.headers.get("Range") and self.headers.get("If-Range") == etag:
-            return super().serve_file(head)
+        wanted = self.headers.get("Range", "")
+        if hit > 1 and wanted and self.headers.get("If-Range") in (None, etag):
+            # Like a real server: a Range without If-Range is served from the new version (a splice).
+            start = int(wanted[6:].split("-")[0])
+            self.send_response(206)
+            self.send_header("Content-Length", str(len(data) - start))
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.end_headers()
+            self.wfile.write(data[start:])
+            return
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("ETag", etag)
@@ -166,6 +204,16 @@ def upstream(tmp_path_factory) -> Path:
     (blobs / "change.v2").write_bytes(rng.randbytes(300_000))
     for i in range(5):
         (blobs / f"many-{i}.bin").write_bytes(rng.randbytes(150_000 + i))
+    import bz2
+    import gzip
+
+    text = "".join(f"{i}\tline {i} {rng.random()}\n" for i in range(20_000)).encode()
+    (blobs / "text.tsv").write_bytes(text)
+    (blobs / "text.tsv.gz").write_bytes(gzip.compress(text, mtime=0))
+    (blobs / "text.tsv.bz2").write_bytes(bz2.compress(text))
+    import zstandard
+
+    (blobs / "text.tsv.zst").write_bytes(zstandard.ZstdCompressor().compress(text))
     return root
 
 

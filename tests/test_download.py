@@ -84,8 +84,9 @@ def test_file_changed_upstream_is_restarted_not_spliced(server, upstream, tmp_pa
                     "sha256:" + hashlib.sha256(v2).hexdigest())
     got = Downloader(tmp_path, policy=FAST, progress=False).fetch(rf)
     assert got.path.read_bytes() == v2
-    resumed = [r for r in seen if "changing/a" in r[1] and r[2]]
-    assert resumed, "the second attempt should have tried to resume (with If-Range)"
+    gets = [r for r in seen if "changing/a" in r[1] and r[0] == "GET"]
+    assert gets[1][2] and gets[1][3] == '"version-a"', "the resume must carry If-Range with the first ETag"
+    assert len(gets) == 2, "If-Range lets the server answer the new version whole: no splice, no third request"
 
 
 def test_checksum_mismatch_keeps_bad_file_aside(server, upstream, tmp_path):
@@ -175,3 +176,27 @@ def test_a_server_file_of_another_size_fails_at_once(server, upstream, tmp_path,
         Downloader(tmp_path, policy=FAST, progress=False).fetch(rf)
     assert len([r for r in seen if r[1].endswith("small.bin")]) == 1, "no retries: it cannot get better"
     assert not (tmp_path / "small.bin").exists()
+
+
+@pytest.mark.parametrize("route", ["fault/gzip/a/", "fault/gzipalways/a/"])
+def test_a_gzip_encoding_server_still_gives_the_published_bytes(server, upstream, tmp_path, seen, route):
+    rf = RemoteFile(f"{server.url}{route}blobs/text.tsv", "text.tsv")  # nothing published to check against
+    got = Downloader(tmp_path, policy=FAST, progress=False).fetch(rf)
+    assert got.path.read_bytes() == (upstream / "blobs" / "text.tsv").read_bytes()
+    assert all(r[4] == "identity" for r in seen if route in r[1]), "ask for the bytes as published"
+
+
+@pytest.mark.parametrize("name", ["text.tsv.gz", "text.tsv.zst"])
+def test_a_truncated_body_without_any_published_size_is_not_promoted(server, upstream, tmp_path, name):
+    rf = RemoteFile(f"{server.url}fault/nolength/{name}/blobs/{name}", name)
+    with pytest.raises(TransientDownloadError, match="truncated or corrupt") as err:
+        Downloader(tmp_path, policy=FAST, progress=False).fetch(rf)
+    assert f"{name}.bad" in str(err.value)
+    assert not (tmp_path / name).exists() and (tmp_path / f"{name}.bad").exists()
+
+
+@pytest.mark.parametrize("name", ["text.tsv.gz", "text.tsv.bz2", "text.tsv.zst"])
+def test_a_body_cut_once_without_a_length_is_fetched_again_whole(server, upstream, tmp_path, name):
+    rf = RemoteFile(f"{server.url}fault/nolength1/{name}/blobs/{name}", name)
+    got = Downloader(tmp_path, policy=FAST, progress=False).fetch(rf)
+    assert got.path.read_bytes() == (upstream / "blobs" / name).read_bytes()
