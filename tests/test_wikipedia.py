@@ -159,3 +159,77 @@ def test_prose_retention_is_in_the_manifest_and_the_card(built, expected):
     rows = read_split(root, columns=["id", "words", "source_words", "repairs"]).to_pylist()
     broken = next(r for r in rows if r["id"] == 52)  # "Broken template" ends in an unclosed <ref>
     assert broken["repairs"] == ["unclosed_ref"] and totals["repaired_unclosed_ref"] == 1
+
+
+# -- guards: work units decide, the wall clock only catches what they miss ------------------------
+
+def _page(page_id: int, title: str, text: str):
+    from pipeline.mediawiki import Page
+
+    return Page(page_id, title, 0, False, page_id + 1000, None, text)
+
+
+def _run_pages(source: Wikipedia, pages) -> tuple[list[dict], "Rejects"]:
+    from pipeline.shards import Rejects
+    from pipeline.sources.base import Release
+    from pipeline.wikitext import Siteinfo
+
+    release = Release("wikipedia", "simplewiki-20261101", (), {"date": "20261101"})
+    rejects = Rejects("p0")
+    rows = [r for p in pages if (r := source._article(p, Siteinfo("https://simple.wikipedia.org"), release, rejects))]
+    return rows, rejects
+
+
+def test_deep_or_huge_markup_is_refused_by_work_units_not_by_time(tmp_path):
+    source = Wikipedia(data_dir=tmp_path, max_template_depth=6, max_page_nodes=500, max_page_seconds=0)
+    deep = "Words here. " + "{{a|" * 7 + "x" + "}}" * 7
+    busy = "Words. " + "[[a]] " * 501
+    fine = "Words here. {{a|{{b|{{c|x}}}}}} " + "[[a]] " * 100
+    rows, rejects = _run_pages(source, [_page(1, "Deep", deep), _page(2, "Busy", busy), _page(3, "Fine", fine)])
+    assert [r["id"] for r in rows] == [3]
+    assert dict(rejects.counts) == {"too_deep": 1, "too_complex": 1}
+    assert source.spec("articles", _release(), tmp_path).config["max_template_depth"] == 6
+
+
+def _release():
+    from pipeline.sources.base import Release
+
+    return Release("wikipedia", "simplewiki-20261101", (), {"date": "20261101", "job": "articlesmultistreamdump"})
+
+
+@pytest.mark.parametrize("in_thread", [False, True])
+def test_a_stuck_page_is_interrupted_counted_and_the_worker_goes_on(tmp_path, monkeypatch, in_thread):
+    import threading
+    import time
+
+    import pipeline.sources.wikipedia as wikipedia
+
+    real = wikipedia.clean
+
+    def clean(text, *args, **kwargs):
+        while "STUCK" in text:  # pure Python that never returns, as a pathological page would
+            time.sleep(0.001)
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(wikipedia, "clean", clean)
+    source = Wikipedia(data_dir=tmp_path, max_page_seconds=0.3)
+    pages = [_page(1, "Before", "One sentence."), _page(2, "Stuck", "STUCK forever"), _page(3, "After", "Two.")]
+    result = {}
+    if in_thread:
+        worker = threading.Thread(target=lambda: result.update(out=_run_pages(source, pages)))
+        worker.start()
+        worker.join(10)
+        assert not worker.is_alive()
+        rows, rejects = result["out"]
+    else:
+        rows, rejects = _run_pages(source, pages)
+    assert [r["id"] for r in rows] == [1, 3]
+    assert dict(rejects.counts) == {"too_slow": 1}
+    time.sleep(0.4)  # no late interrupt may land after the page is done
+
+
+def test_template_depth_and_markup_nodes_are_linear_scans():
+    from pipeline.wikiguard import markup_nodes, template_depth
+
+    assert template_depth("{{a|{{b|{{c}}}}}} {{d}} }}") == 3
+    assert markup_nodes("[[a]] {{b|c}} <div> '''d''' &amp;") == 7

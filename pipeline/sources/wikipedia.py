@@ -14,7 +14,6 @@ import bz2
 import json
 import logging
 import re
-import time
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
@@ -30,6 +29,7 @@ from pipeline.errors import ConfigError, DownloadError, SourceError, UpstreamNot
 from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
 from pipeline.sources.base import LocalFiles, Release
 from pipeline.splits import SplitAssigner
+from pipeline.wikiguard import PageTimeout, markup_nodes, template_depth, time_limit
 from pipeline.wikitext import RESIDUE_PATTERN, CleanOptions, Siteinfo, clean
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,8 @@ class Wikipedia(LocalFiles):
     def __init__(self, data_dir: Path | str = "data", mirror: str | None = None, wiki: str = "simplewiki",
                  date: str = "latest", splits: dict[str, float] | None = None, target_shard_bytes: int = 256 << 20,
                  pages_per_part: int = 20_000, max_page_bytes: int = 2 << 20, max_page_seconds: float = 20.0,
-                 max_stream_bytes: int = 256 << 20, keep_math: bool = False) -> None:
+                 max_stream_bytes: int = 256 << 20, keep_math: bool = False, max_template_depth: int = 40,
+                 max_page_nodes: int = 250_000) -> None:
         if not _WIKI.match(wiki):
             raise ConfigError(f"--wiki: expected a dump name like enwiki, simplewiki or zh_yuewiki, got {wiki!r}")
         if date != "latest" and not _DATE.match(date):
@@ -97,6 +98,7 @@ class Wikipedia(LocalFiles):
         self.target_shard_bytes = target_shard_bytes
         self.pages_per_part = max(100, pages_per_part)
         self.max_page_bytes, self.max_page_seconds = max_page_bytes, max_page_seconds
+        self.max_template_depth, self.max_page_nodes = max_template_depth, max_page_nodes
         self.max_stream_bytes = max_stream_bytes
         self.options = CleanOptions(keep_math=keep_math)
         self.release_prefix = f"{wiki}-"
@@ -183,6 +185,7 @@ class Wikipedia(LocalFiles):
         config = {"wiki": self.wiki, "job": release.meta["job"], "splits": self.assigner.fractions,
                   "split_key": "page id", "pages_per_part": self.pages_per_part,
                   "max_page_bytes": self.max_page_bytes, "max_page_seconds": self.max_page_seconds,
+                  "max_template_depth": self.max_template_depth, "max_page_nodes": self.max_page_nodes,
                   "keep_math": self.options.keep_math, "cleaner": "mwparserfromhell v1"}
         return DatasetSpec(
             root=shards_dir / self.name / release.version / dataset, source=self.name, dataset=dataset,
@@ -284,18 +287,19 @@ class Wikipedia(LocalFiles):
         if page.redirect:
             rejects.add(page.id, "redirect", page.title)
             return None
-        if len(page.text.encode()) > self.max_page_bytes:
-            rejects.add(page.id, "too_large", f"{page.title}: {len(page.text.encode())} bytes")
+        refused = self._refused(page.text)
+        if refused is not None:
+            rejects.add(page.id, refused[0], f"{page.title}: {refused[1]}")
             return None
-        started = time.perf_counter()
         counts: dict[str, int] = {}
         try:
-            text = clean(page.text, site, self.options, counts)
+            with time_limit(self.max_page_seconds):
+                text = clean(page.text, site, self.options, counts)
+        except PageTimeout:
+            rejects.add(page.id, "too_slow", f"{page.title}: interrupted after {self.max_page_seconds}s")
+            return None
         except Exception as err:  # noqa: BLE001 - one page's failure must not stop the file
             rejects.add(page.id, "parse_error", f"{page.title}: {type(err).__name__}: {err}")
-            return None
-        if time.perf_counter() - started > self.max_page_seconds:
-            rejects.add(page.id, "too_slow", f"{page.title}: took over {self.max_page_seconds}s")
             return None
         if not text:
             rejects.add(page.id, "empty", page.title)
@@ -307,6 +311,17 @@ class Wikipedia(LocalFiles):
                 "wiki": self.wiki, "dump_date": release.meta["date"], "license": ROW_LICENSE,
                 "words": retention.words(text), "source_words": retention.prose_words(page.text),
                 "repairs": [name for name, n in sorted(counts.items()) for _ in range(n)]}
+
+    def _refused(self, text: str) -> tuple[str, str] | None:
+        """The deterministic limits, in work units: bytes, template nesting, markup nodes."""
+        size = len(text.encode())
+        if size > self.max_page_bytes:
+            return "too_large", f"{size} bytes"
+        if (depth := template_depth(text)) > self.max_template_depth:
+            return "too_deep", f"templates nested {depth} deep"
+        if (nodes := markup_nodes(text)) > self.max_page_nodes:
+            return "too_complex", f"{nodes} markup nodes"
+        return None
 
     def _table(self, rows: list[dict[str, Any]]) -> pa.Table:
         table = pa.Table.from_pylist(rows, schema=SCHEMA)
