@@ -233,3 +233,47 @@ def test_template_depth_and_markup_nodes_are_linear_scans():
 
     assert template_depth("{{a|{{b|{{c}}}}}} {{d}} }}") == 3
     assert markup_nodes("[[a]] {{b|c}} <div> '''d''' &amp;") == 7
+
+
+# -- enwiki's real layout: numbered multistream files, each with its own index -----------------------
+
+@pytest.fixture(scope="module")
+def numbered(upstream):
+    from tests.fixtures.wikipedia_upstream import write_numbered_dump
+
+    return write_numbered_dump(upstream / "wikimedia", "enwiki", "20261120")
+
+
+def test_plan_lists_the_numbered_files_and_not_the_recombined_copy(server, tmp_path, numbered):
+    from pipeline.plan import make_plan
+
+    source = make(server, tmp_path, wiki="enwiki", date="20261120")
+    release = build.discover(source, policy=FAST)
+    names = [f.name for f in release.files]
+    assert len(names) == 8 and all(re_numbered(n) for n in names), names
+    plan = make_plan(source, release, tmp_path, build.downloader(source, tmp_path, policy=FAST, progress=False))
+    assert plan.files == 8 and plan.download_bytes == sum(f.size for f in release.files)
+
+
+def re_numbered(name: str) -> bool:
+    import re
+
+    return re.fullmatch(r"enwiki-20261120-pages-articles-multistream(-index)?\d\.(xml|txt)-p\d+p\d+\.bz2", name) is not None
+
+
+def test_build_over_numbered_multistream_files(server, tmp_path, numbered):
+    source = make(server, tmp_path, wiki="enwiki", date="20261120", pages_per_part=100)
+    build.build(source, tmp_path, progress=False, policy=FAST, max_workers=2)
+    root = articles(tmp_path, "enwiki-20261120")
+    rows = {r["id"]: r for r in read_split(root).to_pylist()}
+    assert set(rows) == set(numbered.articles)
+    for page_id, phrases in numbered.must_keep.items():
+        assert all(p in rows[page_id]["text"] for p in phrases), page_id
+    manifest = load_manifest(root)
+    assert manifest["totals"]["drops"] == numbered.drops
+    parts = manifest["parts"]
+    assert len(parts) == 3 + 3 + 2 + 3, "each file (12, 14, 10, 12 pages) cut into runs of one 5-page stream"
+    for part in parts.values():
+        data, index = (i["name"] for i in part["inputs"])
+        assert index == data.replace("multistream", "multistream-index", 1).replace(".xml-", ".txt-")
+    assert not (tmp_path / "raw" / "wikipedia" / "enwiki-20261120" / "enwiki-20261120-pages-articles-multistream.xml.bz2").exists()
