@@ -62,11 +62,30 @@ def test_duplicates_across_files_are_dropped_deterministically(wet, server, tmp_
     assert [s["sha256"] for s in first["shards"]] == [s["sha256"] for s in second["shards"]]
 
 
-def test_broken_members_are_counted_and_reading_goes_on(wet):
-    data, expected = wet
-    drops = load_manifest(text_dir(data))["totals"]["drops"]
+def test_broken_members_are_counted_and_reading_goes_on(tmp_path):
+    import hashlib
+    import json
+
+    from pipeline.download import RemoteFile
+    from pipeline.sources.base import Release
+
+    upstream = tmp_path / "upstream"
+    expected = write_wet(upstream, ugly=True)  # a corrupt member mid-file, a truncated last one
+    raw = tmp_path / "data" / "raw" / "commoncrawl" / CRAWL
+    raw.mkdir(parents=True)
+    files, sha = [], {}
+    for path in sorted(upstream.rglob("*.warc.wet.gz")):
+        (raw / path.name).write_bytes(path.read_bytes())
+        files.append(RemoteFile(f"file://{path}", path.name))
+        sha[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    release = Release("commoncrawl", CRAWL, tuple(files), {"crawl": CRAWL, "mode": "wet", "sha256": sha})
+    (raw / build.RELEASE_FILE).write_text(json.dumps(release.to_json()))
+    data = tmp_path / "data"
+    manifest = build.shard(CommonCrawl(data_dir=data), data, CRAWL, progress=False, max_workers=1)["text"]
+    drops = manifest["totals"]["drops"]
     assert drops["corrupt_gzip"] == 1 and drops["truncated_record"] == 1
-    assert "https://after-corruption.example/y" in {r["url"] for r in read_split(text_dir(data)).to_pylist()}
+    urls = {r["url"] for r in read_split(text_dir(data)).to_pylist()}
+    assert "https://after-corruption.example/y" in urls and urls == expected.kept_urls
 
 
 def test_language_filter_and_other_languages_with_the_default_preset(wet, server, tmp_path):
@@ -122,7 +141,7 @@ def test_quality_rules():
     assert "Menu" not in c4_text and "cookie" not in c4_text and c4_reason is None
 
 
-def test_dedup_keeps_the_earliest_copy(tmp_path):
+def test_dedup_stages_keep_the_earliest_copy():
     import random
 
     rng = random.Random(5)
@@ -131,15 +150,18 @@ def test_dedup_keeps_the_earliest_copy(tmp_path):
     near = texts[0].split()
     near[70] = "changed"
     near = " ".join(near)
-    for index, docs in enumerate([[texts[0], texts[1]], [near, texts[0]]]):
+    buckets = 3
+    per_file = []
+    for docs in ([texts[0], texts[1]], [near, texts[0]]):
         sigs = [dedup.signature(t) for t in docs]
-        dedup.write_signatures(tmp_path / f"{index}.parquet", [dedup.key(index, i) for i in range(len(docs))],
-                               [s[0] for s in sigs], [s[1] for s in sigs])
-    found = dedup.find_duplicates([tmp_path / "0.parquet", tmp_path / "1.parquet"], tmp_path / "work", partitions=3)
-    rows = {r["key"]: (r["keeper"], r["reason"]) for r in found.to_pylist()}
-    assert rows[dedup.key(1, 1)] == (dedup.key(0, 0), "exact_duplicate")
-    assert rows[dedup.key(1, 0)] == (dedup.key(0, 0), "near_duplicate")
-    assert dedup.key(0, 1) not in rows and dedup.key(0, 0) not in rows
+        table = dedup.signature_table(list(range(len(docs))), [s[0] for s in sigs], [s[1] for s in sigs])
+        per_file.append(dedup.shuffle(table, buckets))
+    edges = [dedup.candidate_edges([(i << 32, per_file[i][b]) for i in range(2)]) for b in range(buckets)]
+    import pyarrow as pa
+
+    nodes, keepers, exact = dedup.components(pa.concat_tables(edges))
+    found = {int(n): (int(k), bool(e)) for n, k, e in zip(nodes, keepers, exact)}
+    assert found == {(1 << 32) | 1: (0, True), (1 << 32) | 0: (0, False)}, "file 0 record 0 is kept; 0/1 is unique"
 
 
 def test_flow(prefect_harness, server, tmp_path, wet):
@@ -161,3 +183,54 @@ def test_cli(server, tmp_path):
     got = datamill("build", "commoncrawl", "--mirror", server.url + "commoncrawl/", "--data-dir", str(tmp_path),
                    "--filters", "nope")
     assert got.returncode == 1 and "--filters" in got.stderr
+
+
+def kept_ids_sha(data: Path) -> str:
+    import hashlib
+
+    ids = sorted(read_split(text_dir(data)).column("id").to_pylist())
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
+
+def test_two_dask_workers_keep_the_same_documents(prefect_harness, server, tmp_path, wet):
+    from flows.commoncrawl import commoncrawl_flow
+
+    data, expected = wet
+    summary = commoncrawl_flow(data_dir=str(tmp_path), mirror=server.url + "commoncrawl/", runner="dask", workers=2,
+                               dedup_buckets=5)
+    assert summary["text"]["totals"]["rows"] == len(expected.kept_urls)
+    assert kept_ids_sha(tmp_path) == kept_ids_sha(data), "2 Dask workers, 5 buckets == 2 processes, 16 buckets"
+    edges = sorted((tmp_path / "work" / "commoncrawl" / CRAWL).glob("dedup-*/edges/b*.parquet"))
+    assert len(edges) == 5
+
+
+def test_the_bucket_count_partitions_work_not_results(server, tmp_path, wet):
+    data, expected = wet
+    source = make(server, tmp_path, dedup_buckets=1)
+    assert source.config() == make(server, data).config(), "buckets are not part of the config hash"
+    build.build(source, tmp_path, progress=False, policy=FAST, max_workers=1)
+    assert kept_ids_sha(tmp_path) == kept_ids_sha(data)
+
+
+def test_dedup_against_an_earlier_build(server, tmp_path, wet):
+    data, expected = wet
+    first_file = "CC-MAIN-20261021000000-20261021010000-00000.warc.wet.gz"
+    earlier = tmp_path / "earlier"
+    build.build(make(server, earlier, files=[first_file]), earlier, progress=False, policy=FAST, max_workers=1)
+    held = set(read_split(text_dir(earlier)).column("text").to_pylist())
+    assert (text_dir(earlier) / "_signatures" / "latest.json").exists(), "the signatures stay with the snapshot"
+    later = tmp_path / "later"
+    source = make(server, later, dedup_against=str(text_dir(earlier)))
+    manifest = build.build(source, later, progress=False, policy=FAST, max_workers=2)["text"]
+    rows = read_split(text_dir(later)).to_pylist()
+    assert rows and not any(r["text"] in held for r in rows), "nothing the earlier build holds is kept again"
+    assert {r["url"] for r in rows} == {u for u in expected.kept_urls
+                                        if u not in {r2 for r2 in _urls(earlier)}} - expected.exact_duplicate_urls
+    assert manifest["totals"]["drops"]["in_earlier_crawl"] == len(held) + len(expected.exact_duplicate_urls)
+    details = [r["detail"] for r in rejects(later) if r["reason"] == "in_earlier_crawl"]
+    assert all(f"{CRAWL} file {first_file}" in d for d in details)
+    assert manifest["config_hash"] != load_manifest(text_dir(data))["config_hash"]
+
+
+def _urls(data: Path) -> set[str]:
+    return set(read_split(text_dir(data)).column("url").to_pylist())

@@ -1,10 +1,12 @@
 """CommonCrawl WET/WARC files → filtered, deduplicated web text.
 
-Three stages: per file (prepare, in parallel) records are read with fastwarc, turned into
-text (WET conversion records as they are; WARC responses with status 200 and an HTML
-payload through resiliparse), language-identified offline, run through the quality
-preset, and signed for deduplication; then one reduce finds exact and near duplicates
-across the whole selection; then per file the survivors are written as shards.
+Stages, each cost linear in files (see ``pipeline.crawldedup``): per file (prepare, in
+parallel) records are read with fastwarc, turned into text (WET conversion records as they
+are; WARC responses with status 200 and an HTML payload through resiliparse),
+language-identified offline, run through the quality preset, signed (exact hash + MinHash)
+and shuffled into B bucket files; per bucket (in parallel) duplicate edges are found; once,
+connected components over the edges alone give a drop table per file; then per file the
+survivors are written as shards, each part reading its own file's drop table only.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
@@ -23,11 +24,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from fastwarc.warc import WarcRecordType
 
+from pipeline import crawldedup
 from pipeline.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, SourceError
 from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
 from pipeline.sources.base import LocalFiles, Release
 from pipeline.splits import SplitAssigner
+from pipeline.storage import cached_dir
 from pipeline.text import dedup, html, langid, quality
 from pipeline.warc import Failure, iter_records, split_http
 
@@ -59,7 +62,8 @@ class CommonCrawl(LocalFiles):
                  mode: str = "wet", max_files: int | None = None, files: list[str] | None = None,
                  languages: str = "en", filters: str = "gopher", pii: bool = False, min_language_score: float = 0.5,
                  index_url: str | None = None, splits: dict[str, float] | None = None,
-                 target_shard_bytes: int = 256 << 20) -> None:
+                 target_shard_bytes: int = 256 << 20, dedup_buckets: int = 16,
+                 dedup_against: str | list[str] | None = None, bad_words: str | None = None) -> None:
         if mode not in ("wet", "warc"):
             raise ConfigError(f"--mode: wet or warc, not {mode!r}")
         if crawl is not None and not crawl.startswith("CC-MAIN-"):
@@ -70,7 +74,12 @@ class CommonCrawl(LocalFiles):
         self.crawl, self.mode = crawl, mode
         self.max_files, self.files = max_files, files
         self.languages = None if languages in ("all", "") else sorted({l.strip() for l in languages.split(",")})
-        self.preset = quality.preset(filters, pii)
+        self.preset = quality.preset(filters, pii, bad_words)
+        if dedup_buckets < 1:
+            raise ConfigError(f"--dedup-buckets: at least 1, not {dedup_buckets}")
+        self.buckets = dedup_buckets
+        against = [dedup_against] if isinstance(dedup_against, str) else list(dedup_against or [])
+        self.dedup_against = tuple(str(Path(a)) for a in against)
         self.min_language_score = min_language_score
         self.assigner = SplitAssigner(splits, salt="commoncrawl")
         self.target_shard_bytes = target_shard_bytes
@@ -79,16 +88,24 @@ class CommonCrawl(LocalFiles):
         return None if version in (None, "latest") else version
 
     def config(self) -> dict[str, Any]:
+        """The options that shape the rows (the bucket count does not: it only partitions the work)."""
+        earlier = [{"dataset": a, "signatures": json.loads((Path(a) / "_signatures" / "latest.json").read_text())["key"]
+                    if (Path(a) / "_signatures" / "latest.json").exists() else None} for a in self.dedup_against]
+        return {**self._extract_config(), "dedup_against": earlier}
+
+    def _extract_config(self) -> dict[str, Any]:
         return {"mode": self.mode, "languages": self.languages or "all", "min_language_score": self.min_language_score,
-                "filters": self.preset.describe(), "splits": self.assigner.fractions, "split_key": "url",
+                "language_hint_odds": langid.HINT_ODDS, "filters": self.preset.describe(),
+                "splits": self.assigner.fractions, "split_key": "url",
                 "dedup": {"exact": "blake2b-64 of normalized text", "minhash": {
                     "shingle_words": dedup.SHINGLE_WORDS, "permutations": dedup.NUM_PERM, "bands": dedup.BANDS,
-                    "rows": dedup.ROWS}, "keeper": "earliest file in selection order, then earliest record"}}
+                    "rows": dedup.ROWS}, "keeper": "earliest file in selection order, then earliest record; "
+                                                  "a document an earlier build holds is never kept twice"}}
 
     def config_key(self) -> str:
         import hashlib
 
-        return hashlib.sha256(json.dumps(self.config(), sort_keys=True).encode()).hexdigest()[:12]
+        return hashlib.sha256(json.dumps(self._extract_config(), sort_keys=True).encode()).hexdigest()[:12]
 
     # -- discover -----------------------------------------------------------------------
 
@@ -127,61 +144,94 @@ class CommonCrawl(LocalFiles):
         return [f.name for f in release.files]
 
     def prepare_unit(self, dataset: str, release: Release, unit: str) -> str:
-        """Extract, identify, filter and sign one file (cached by its content and the config)."""
-        return str(self._extract(release, unit))
+        """Map: extract, identify, filter and sign one file, then shuffle its signatures into bucket files."""
+        sha = release.meta["sha256"][unit]
+        extracted = self._extract(release.version, unit, sha)
+        folder = crawldedup.file_folder(unit, sha)
+        crawldedup.write_rows(self._selection_root(release.version), folder,
+                              pq.read_table(extracted / "signatures.parquet"), self.buckets)
+        return str(extracted)
+
+    def reduce_units(self, dataset: str, release: Release) -> list[int]:
+        return list(range(self.buckets))
+
+    def reduce_unit(self, dataset: str, release: Release, unit: int) -> str:
+        """Candidates of one bucket: duplicate edges among every file's rows of that bucket."""
+        return str(crawldedup.bucket_edges(self._selection(release), int(unit)))
 
     def reduce(self, dataset: str, release: Release) -> str:
-        """Find duplicates across every file of the selection (cached)."""
-        return str(self._duplicates(release))
+        """Components over the duplicate edges → a drop table per file (buckets not yet done run here)."""
+        selection = self._selection(release)
+        crawldedup.resolve(selection)
+        crawldedup.write_index(selection, release.version, self._extract_config()["dedup"])
+        return str(selection.work)
+
+    def write_extras(self, dataset: str, release: Release, root: Path) -> None:
+        """The committed snapshot's signatures become the ones a later ``--dedup-against`` reads."""
+        crawldedup.point_latest(Path(root), crawldedup.signature_key(self.config_key(), self.buckets))
 
     def parts(self, dataset: str, release: Release) -> list[Part]:
         sha = release.meta["sha256"]
-        return [Part(f"f{i:05d}", (PartInput(f.name, sha[f.name]),), {"file": f.name, "index": i,
-                                                                       "version": release.version})
+        work = str(self._selection(release).work)
+        return [Part(f"f{i:05d}", (PartInput(f.name, sha[f.name]),),
+                     {"file": f.name, "index": i, "version": release.version, "sha256": sha[f.name], "dedup": work})
                 for i, f in enumerate(release.files)]
 
     def read_part(self, dataset: str, part: Part, rejects: Rejects) -> Iterator[pa.Table]:
-        release = self.load_release(part.options["version"])
-        extracted = self._extract(release, part.options["file"])
+        options = part.options
+        extracted = self._extract(options["version"], options["file"], options["sha256"])
         replay = pq.read_table(extracted / "rejects.parquet")
         for rid, reason, detail in zip(*(replay.column(c).to_pylist() for c in ("id", "reason", "detail"))):
             rejects.add(rid, reason, detail)
         docs = pq.read_table(extracted / "docs.parquet")
-        drops = pq.read_table(self._duplicates(release) / "duplicates.parquet")
-        first, last = dedup.key(part.options["index"], 0), dedup.key(part.options["index"] + 1, 0)
-        mine = drops.filter(pc.and_(pc.greater_equal(drops.column("key"), first), pc.less(drops.column("key"), last)))
-        if mine.num_rows:
-            gone = pc.is_in(pc.add(docs.column("doc"), first), mine.column("key"))
-            for row in docs.filter(gone).select(["id", "doc"]).to_pylist():
-                match = mine.filter(pc.equal(mine.column("key"), first + row["doc"])).to_pylist()[0]
-                rejects.add(row["id"], match["reason"],
-                            f"duplicate of file {match['keeper'] >> 32} record {match['keeper'] & 0xFFFFFFFF}")
+        drops = crawldedup.drops_for(Path(options["dedup"]), options["index"])
+        if drops.num_rows:
+            gone = pc.is_in(docs.column("doc"), drops.column("doc"))
+            dropped = docs.filter(gone).select(["id", "doc"]).join(drops, "doc").sort_by("doc")
+            for rid, reason, detail in zip(*(dropped.column(c).to_pylist() for c in ("id", "reason", "detail"))):
+                rejects.add(rid, reason, detail)
             docs = docs.filter(pc.invert(gone))
         splits = self.assigner.of_key_array(docs.column("url").to_pylist())
         yield docs.drop_columns(["doc"]).append_column(SPLIT_COLUMN, pa.array(splits, pa.string()))
 
     # -- cached steps ----------------------------------------------------------------------------
 
-    def _extract(self, release: Release, name: str) -> Path:
-        index = [f.name for f in release.files].index(name)
-        key = f"extract-{release.meta['sha256'][name][:16]}-{self.config_key()}"
+    def _dataset_root(self, version: str) -> Path:
+        return self.data_dir / "shards" / self.name / version / "text"
+
+    def _selection_root(self, version: str) -> Path:
+        return self._dataset_root(version) / "_signatures" / crawldedup.signature_key(self.config_key(), self.buckets)
+
+    def _selection(self, release: Release) -> crawldedup.Selection:
+        """This build's files in node order; its scratch folder is named by their contents and the config."""
+        sha = release.meta["sha256"]
+        folders = tuple(crawldedup.file_folder(f.name, sha[f.name]) for f in release.files)
+        earlier = json.dumps(self.config()["dedup_against"], sort_keys=True)
+        key = dedup.hash64("|".join((self.config_key(), str(self.buckets), earlier) + folders).encode())
+        work = self.data_dir / "work" / self.name / release.version / f"dedup-{key:016x}"
+        return crawldedup.Selection(self._selection_root(release.version), work, folders,
+                                    tuple(f.name for f in release.files), self.buckets, self.dedup_against)
+
+    def _extract(self, version: str, name: str, sha256: str) -> Path:
+        key = f"extract-{sha256[:16]}-{self.config_key()}"
 
         def build(out: Path) -> None:
-            rejects, pending, keys, exact, bands = Rejects(name), [], [], [], []
+            rejects, pending, docs_ids, exact, bands = Rejects(name), [], [], [], []
             handle = self._wet_record if self.mode == "wet" else self._warc_record
             wanted = WarcRecordType.conversion if self.mode == "wet" else WarcRecordType.response
-            schema = SCHEMA.append(pa.field("doc", pa.int64()))
+            schema = SCHEMA.append(pa.field("doc", pa.int32()))
             with pq.ParquetWriter(out / "docs.parquet", schema, compression="zstd") as docs:
-                for item in iter_records(self.raw_dir(release) / name, handle, record_types=wanted):
+                for item in iter_records(self.data_dir / "raw" / self.name / version / name, handle,
+                                         record_types=wanted):
                     if isinstance(item, Failure):
                         rejects.add(item.key, item.reason, item.detail)
                         continue
-                    row = self._filter(item, rejects, release.version, name)
+                    row = self._filter(item, rejects, version, name)
                     if row is None:
                         continue
-                    row["doc"] = len(keys)
+                    row["doc"] = len(docs_ids)
                     digest, band_hashes = dedup.signature(row["text"])
-                    keys.append(dedup.key(index, row["doc"]))
+                    docs_ids.append(row["doc"])
                     exact.append(digest)
                     bands.append(band_hashes)
                     pending.append(row)
@@ -190,20 +240,9 @@ class CommonCrawl(LocalFiles):
                         pending = []
                 docs.write_table(pa.Table.from_pylist(pending, schema=schema))
             pq.write_table(rejects.table(), out / "rejects.parquet")
-            dedup.write_signatures(out / "signatures.parquet", keys, exact, bands)
+            pq.write_table(dedup.signature_table(docs_ids, exact, bands), out / "signatures.parquet")
 
-        return self.cached(release, key, build)
-
-    def _duplicates(self, release: Release) -> Path:
-        extracted = [self._extract(release, f.name) for f in release.files]
-        key = "dedup-" + dedup._hash64("|".join(p.name for p in extracted).encode()).to_bytes(8, "little").hex()
-
-        def build(out: Path) -> None:
-            found = dedup.find_duplicates([p / "signatures.parquet" for p in extracted], out / "partitions")
-            pq.write_table(found, out / "duplicates.parquet")
-            shutil.rmtree(out / "partitions", ignore_errors=True)
-
-        return self.cached(release, key, build)
+        return cached_dir(self.data_dir / "work" / self.name / version, key, build)
 
     def _wet_record(self, record, block: bytes) -> dict[str, Any]:
         headers = record.headers

@@ -1,0 +1,191 @@
+"""Where CommonCrawl's dedup stages keep their files, and the stages themselves (map, bucket, components).
+
+Every path is built from names (never listed or globbed), so the same code runs on a local
+data root shared by Dask workers or on object storage. Layout::
+
+    <dataset>/_signatures/<key>/index.json         the files, in node order, and the settings
+    <dataset>/_signatures/<key>/<file>.parquet     (band, hash, doc) rows of one file: row group b = bucket b
+    work/commoncrawl/<version>/dedup-<selection>/edges/b<bucket>.parquet   duplicate edges of one bucket
+    work/commoncrawl/<version>/dedup-<selection>/drops/<file>.parquet      (doc, reason, detail) of one file
+    work/commoncrawl/<version>/dedup-<selection>/_done.json                written last by the components step
+
+The signatures live with the dataset so that a later build can ``--dedup-against`` it; the
+edges and drop tables are scratch. The map, bucket and drop steps each touch one file or
+one bucket; the components step reads the duplicate edges alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.errors import ConfigError
+from pipeline.storage import commit, temp_path, write_json_atomic
+from pipeline.text import dedup
+
+INDEX = "index.json"
+DROP_SCHEMA = pa.schema([("doc", pa.int32()), ("reason", pa.string()), ("detail", pa.string())])
+EARLIER_BASE = -(1 << 58)  # earlier snapshot j's nodes: EARLIER_BASE * (j + 1) + (file << 32 | doc), all < 0
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One build's files (in node order), where its stages write, and the snapshots it dedups against."""
+
+    signatures: Path  # <dataset>/_signatures/<key>
+    work: Path  # work/commoncrawl/<version>/dedup-<selection>
+    files: tuple[str, ...]  # signature folder name of each file, in selection order
+    names: tuple[str, ...]  # the WET/WARC file names, same order
+    buckets: int
+    earlier: tuple[str, ...] = ()  # dataset folders of earlier builds
+
+    def rows_path(self, folder: str, root: Path | None = None) -> Path:
+        return (root or self.signatures) / f"{folder}.parquet"
+
+    def edges_path(self, bucket: int) -> Path:
+        return self.work / "edges" / f"b{bucket:05d}.parquet"
+
+    def drops_path(self, index: int) -> Path:
+        return self.work / "drops" / f"f{index:06d}.parquet"
+
+    @property
+    def done(self) -> Path:
+        return self.work / "_done.json"
+
+
+def signature_key(config_key: str, buckets: int) -> str:
+    return f"{config_key}-b{buckets}"
+
+
+def file_folder(name: str, sha256: str) -> str:
+    return f"{name.split('.', 1)[0]}-{sha256[:12]}"
+
+
+# -- map: one file --------------------------------------------------------------------------------
+
+def write_rows(selection_root: Path, folder: str, signatures: pa.Table, buckets: int) -> None:
+    """Shuffle one file's signatures into one file whose row group b holds bucket b (skipped if present)."""
+    final = selection_root / f"{folder}.parquet"
+    if final.exists():
+        return
+    tmp = temp_path(final)
+    with pq.ParquetWriter(tmp, dedup.ROW_SCHEMA, compression="zstd") as writer:
+        for rows in dedup.shuffle(signatures, buckets):
+            writer.write_table(rows)  # an empty bucket is an empty row group: group b is always bucket b
+    commit(tmp, final)
+
+
+def read_bucket(path: Path, bucket: int) -> pa.Table:
+    return pq.ParquetFile(path).read_row_group(bucket)
+
+
+# -- bucket: one bucket over every file -----------------------------------------------------------
+
+def bucket_edges(selection: Selection, bucket: int) -> Path:
+    """Duplicate edges among this build's rows (and earlier snapshots' rows) of one bucket."""
+    out = selection.edges_path(bucket)
+    if out.exists():
+        return out
+    sources = [((i << 32), selection.rows_path(folder)) for i, folder in enumerate(selection.files)]
+    for j, root in enumerate(selection.earlier):
+        index = earlier_index(root, selection.buckets)
+        base = Path(index["root"])
+        sources += [(EARLIER_BASE * (j + 1) + (i << 32), selection.rows_path(folder, base))
+                    for i, folder in enumerate(index["files"])]
+    edges = dedup.candidate_edges((node, read_bucket(path, bucket)) for node, path in sources)
+    _write(edges, out)
+    return out
+
+
+# -- components: the duplicate edges only ---------------------------------------------------------
+
+def resolve(selection: Selection) -> dict[str, Any]:
+    """Connected components over every bucket's edges → one drop table per file with drops; then _done.json."""
+    if selection.done.exists():
+        return json.loads(selection.done.read_text())
+    for bucket in range(selection.buckets):  # buckets a runner did not run in parallel run here
+        bucket_edges(selection, bucket)
+    edges = pa.concat_tables([pq.read_table(selection.edges_path(b)) for b in range(selection.buckets)])
+    nodes, keepers, exact = dedup.components(edges)
+    mine = nodes >= 0
+    nodes, keepers, exact = nodes[mine], keepers[mine], exact[mine]
+    order = np.argsort(nodes)
+    nodes, keepers, exact = nodes[order], keepers[order], exact[order]
+    files = nodes >> 32
+    bounds = np.flatnonzero(np.diff(files)) + 1
+    earlier_names = [earlier_index(root, selection.buckets) for root in selection.earlier]
+    written = 0
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(nodes)]):
+        if lo == hi:
+            continue
+        rows = [_drop(int(n), int(k), bool(e), selection, earlier_names) for n, k, e in
+                zip(nodes[lo:hi], keepers[lo:hi], exact[lo:hi])]
+        table = pa.table({"doc": [r[0] for r in rows], "reason": [r[1] for r in rows],
+                          "detail": [r[2] for r in rows]}, schema=DROP_SCHEMA)
+        _write(table, selection.drops_path(int(files[lo])))
+        written += 1
+    summary = {"edges": edges.num_rows, "dropped": int(len(nodes)), "files_with_drops": written}
+    write_json_atomic(selection.done, summary)
+    return summary
+
+
+def _drop(node: int, keeper: int, exact: bool, selection: Selection,
+          earlier: list[dict[str, Any]]) -> tuple[int, str, str]:
+    kind = "exact" if exact else "near"
+    if keeper >= 0:
+        return (node & 0xFFFFFFFF, f"{kind}_duplicate",
+                f"{kind} duplicate of file {selection.names[keeper >> 32]} record {keeper & 0xFFFFFFFF}")
+    j = (-keeper - 1) >> 58  # earlier snapshot j's nodes are -(j + 1) << 58 plus a local node
+    local = keeper + ((j + 1) << 58)
+    index = earlier[j]
+    return (node & 0xFFFFFFFF, "in_earlier_crawl",
+            f"{kind} duplicate of {index['version']} file {index['names'][local >> 32]} record {local & 0xFFFFFFFF}")
+
+
+def drops_for(selection_work: Path, index: int) -> pa.Table:
+    """The drop table of one file (empty when none of its documents is a duplicate)."""
+    if not (selection_work / "_done.json").exists():
+        raise RuntimeError(f"{selection_work}: the dedup components step has not finished")
+    path = selection_work / "drops" / f"f{index:06d}.parquet"
+    return pq.read_table(path) if path.exists() else DROP_SCHEMA.empty_table()
+
+
+# -- the index kept with a snapshot ---------------------------------------------------------------
+
+def write_index(selection: Selection, version: str, settings: dict[str, Any]) -> None:
+    write_json_atomic(selection.signatures / INDEX, {
+        "version": version, "buckets": selection.buckets, "files": list(selection.files),
+        "names": list(selection.names), "settings": settings})
+
+
+def earlier_index(dataset_dir: str | Path, buckets: int) -> dict[str, Any]:
+    """The signature index an earlier build left in its dataset folder (``_signatures/latest.json`` names it)."""
+    root = Path(dataset_dir)
+    pointer = root / "_signatures" / "latest.json"
+    if not pointer.exists():
+        raise ConfigError(f"--dedup-against: {root} holds no signatures (build it with this version of datamill)")
+    key = json.loads(pointer.read_text())["key"]
+    index = json.loads((root / "_signatures" / key / INDEX).read_text())
+    if index["buckets"] != buckets:
+        raise ConfigError(f"--dedup-against: {root} was bucketed into {index['buckets']} buckets; "
+                          f"use --dedup-buckets {index['buckets']}")
+    index["root"] = str(root / "_signatures" / key)
+    return index
+
+
+def point_latest(dataset_dir: Path, key: str) -> None:
+    write_json_atomic(dataset_dir / "_signatures" / "latest.json", {"key": key})
+
+
+def _write(table: pa.Table, final: Path) -> None:
+    tmp = temp_path(final)
+    pq.write_table(table, tmp, compression="zstd")
+    commit(tmp, final)
+
+
