@@ -44,6 +44,11 @@ def prepare_unit(source: str, options: dict[str, Any], dataset: str, release: Re
     return _source(source, options).prepare_unit(dataset, release, unit)
 
 
+@task(name="reduce-unit", retries=1, retry_delay_seconds=5)
+def reduce_unit(source: str, options: dict[str, Any], dataset: str, release: Release, unit: Any) -> str:
+    return _source(source, options).reduce_unit(dataset, release, unit)
+
+
 @task(name="reduce")
 def reduce(source: str, options: dict[str, Any], dataset: str, release: Release) -> str:
     return _source(source, options).reduce(dataset, release)
@@ -90,6 +95,9 @@ def _source_build(source: str, data_dir: str = "data", options: dict[str, Any] |
         if hasattr(built, "prepare_units"):  # a whole-selection step (CommonCrawl's dedup) before the parts
             units = prepare_unit.map(unmapped(source), unmapped(options), unmapped(dataset), unmapped(release),
                                      built.prepare_units(dataset, release))
+            if hasattr(built, "reduce_units"):  # a partitioned reduce (CommonCrawl's dedup buckets)
+                units = reduce_unit.map(unmapped(source), unmapped(options), unmapped(dataset), unmapped(release),
+                                        built.reduce_units(dataset, release), wait_for=[units])
             reduce(source, options, dataset, release, wait_for=[units])
         parts = plan_parts(source, options, dataset, release, data_dir)
         built = build_part.map(unmapped(source), unmapped(options), unmapped(dataset), unmapped(release),
