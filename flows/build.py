@@ -30,11 +30,16 @@ def build_tokenizer(root: str, columns: list[str], vocab: int) -> str:
 
 
 @task(name="train-model", retries=1, retry_delay_seconds=10)
-def train_model(model: str, root: str, run_dir: str, config: dict[str, Any]) -> dict[str, Any]:
+def train_model(model: str, root: str, run_dir: str, config: dict[str, Any], runs_root: str = "runs"
+                ) -> dict[str, Any]:
+    from models.runs import run_for
     from models.train import TrainConfig, train
 
-    report = train(model, root, run_dir, TrainConfig(**config), resume=True)
-    return {"steps": report["steps"], "metrics": report["metrics"], "baseline": report.get("baseline", {}),
+    # Each data snapshot (and config) gets its own run: a new version trains anew, a rerun resumes.
+    target = run_dir or str(run_for(runs_root, model, root, TrainConfig(**config)))
+    report = train(model, root, target, TrainConfig(**config), resume=True)
+    return {"steps": report["steps"], "finished": report.get("finished", False), "run_dir": target,
+            "metrics": report["metrics"], "baseline": report.get("baseline", {}),
             "translations": report.get("translations", {})}
 
 
@@ -56,7 +61,7 @@ def build_flow(config: str = "datamill.toml", sources: list[str] | None = None, 
                 continue
             run_config = {k: v for k, v in spec.items() if k not in ("data", "run_dir")}
             trained[model] = train_model(model, resolve_dataset(settings.data_dir, spec["data"]),
-                                         spec.get("run_dir", f"{settings.data_dir}/runs/{model}"), run_config)
+                                         spec.get("run_dir", ""), run_config, f"{settings.data_dir}/runs")
     create_markdown_artifact(markdown=_summary(built, trained), key="build-summary",
                              description="Rows and drops per dataset; metrics per model")
     return {"sources": built, "tokenizers": tokenizers, "models": trained}

@@ -11,8 +11,11 @@ from models.train import TrainConfig, train
 
 @task(name="train-model", retries=1, retry_delay_seconds=10)
 def train_task(model: str, data: str, run_dir: str, config: dict[str, Any]) -> dict[str, Any]:
-    # A retry resumes from the last checkpoint instead of starting over.
-    report = train(model, data, run_dir, TrainConfig(**config), resume=True)
+    from models.runs import run_for
+
+    # A retry resumes from the last checkpoint; a new data snapshot gets a new run.
+    target = run_dir or str(run_for("runs", model, data, TrainConfig(**config)))
+    report = train(model, data, target, TrainConfig(**config), resume=True)
     return {"model": model, "steps": report["steps"], "metrics": report["metrics"],
             "baseline": report.get("baseline", {}), "translations": report.get("translations", {})}
 
@@ -21,7 +24,7 @@ def train_task(model: str, data: str, run_dir: str, config: dict[str, Any]) -> d
 def train_flow(model: str, data: str, run_dir: str = "", steps: int = 1000, batch_size: int = 32,
                options: dict[str, Any] | None = None) -> dict[str, Any]:
     config = {"steps": steps, "batch_size": batch_size, "options": options or {}}
-    return train_task(model, data, run_dir or f"runs/{model}", config)
+    return train_task(model, data, run_dir, config)
 
 
 if __name__ == "__main__":

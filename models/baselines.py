@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable, Iterable
+
 import numpy as np
 
 
@@ -34,3 +36,28 @@ def bag_of_tokens(ids: np.ndarray, vocab: int) -> np.ndarray:
 
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-8)
+
+
+def balanced_sample(batches: Iterable[dict], featurize: Callable[[dict], np.ndarray], classes: int,
+                    per_class: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``per_class`` examples of each class, read from ``batches`` until every class has them.
+
+    A k-NN fit on the first few hundred rows of a stream sees only the classes those rows
+    hold (on class-sorted shards, a handful); a balanced sample sees them all.
+    """
+    xs, ys, counts = [], [], np.zeros(max(1, classes), np.int64)
+    for batch in batches:
+        labels = np.asarray(batch["label"])
+        keep = np.zeros(len(labels), bool)
+        for i, label in enumerate(labels):
+            if 0 <= label < len(counts) and counts[label] < per_class:
+                counts[label] += 1
+                keep[i] = True
+        if keep.any():
+            xs.append(featurize(batch)[keep])
+            ys.append(labels[keep])
+        if (counts >= per_class).all():
+            break
+    if not xs:
+        return np.zeros((0, 1), np.float32), np.zeros(0, np.int64)
+    return np.concatenate(xs), np.concatenate(ys)

@@ -46,6 +46,17 @@ class Task:
     def describe(self) -> dict[str, Any]:
         return {"task": type(self).__name__, "data": self.data, "options": self.options}
 
+    def vocabulary(self) -> dict[str, Any]:
+        """What ids the network's inputs and outputs mean (a run can only be fine-tuned under the same)."""
+        tokenizer = getattr(self, "tokenizer", None)
+        if tokenizer is None:
+            return {}
+        import hashlib
+        import json
+
+        vocab = json.dumps(sorted(tokenizer.get_vocab().items()))
+        return {"tokens": hashlib.sha256(vocab.encode()).hexdigest()[:16]}
+
     def per_example_loss(self, targets, outputs):
         loss = keras.losses.sparse_categorical_crossentropy(targets, outputs, from_logits=True)
         return ops.mean(loss, axis=tuple(range(1, len(loss.shape)))) if len(loss.shape) > 1 else loss
@@ -100,7 +111,7 @@ class ImageClassifier(Task):
             for block in range(depth):
                 x = _residual(x, width * 2**stage, stride=2 if block == 0 and stage > 0 else 1)
         x = layers.GlobalAveragePooling2D()(x)
-        return keras.Model(inputs, layers.Dense(self.classes)(x), name="resnet")
+        return keras.Model(inputs, layers.Dense(self.classes, dtype="float32")(x), name="resnet")
 
     def split(self, batch):
         return batch["image"], batch["label"]
@@ -108,15 +119,15 @@ class ImageClassifier(Task):
     def evaluate(self, model, batches: Iterable[dict]) -> dict[str, float]:
         return self.classification_metrics(model, batches, "image")
 
+    def vocabulary(self) -> dict[str, Any]:
+        return {"classes": self.classes}
+
     def baseline(self, train_batches, validation_batches) -> dict[str, float]:
-        def gather(batches):
-            xs, ys = [], []
-            for b in batches:  # the same normalized pixels the network sees, shrunk to 16x16
-                xs.append(np.asarray(keras.ops.image.resize(b["image"], (16, 16))))
-                ys.append(np.asarray(b["label"]))
-            return (np.concatenate(xs), np.concatenate(ys)) if xs else (np.zeros((0, 1)), np.zeros(0, int))
-        train_x, train_y = gather(train_batches)
-        test_x, test_y = gather(validation_batches)
+        def pixels(b):  # the same normalized pixels the network sees, shrunk to 16x16
+            return np.asarray(keras.ops.image.resize(b["image"], (16, 16)))
+        per_class = self.option("knn_per_class", 20)
+        train_x, train_y = baselines.balanced_sample(train_batches, pixels, self.classes, per_class)
+        test_x, test_y = baselines.balanced_sample(validation_batches, pixels, self.classes, 1 << 30)
         return {"knn_accuracy": baselines.knn_accuracy(train_x, train_y, test_x, test_y)}
 
 
@@ -140,7 +151,7 @@ class LanguageModel(Task):
         x = TokenAndPosition(vocab, self.seq_len, dim)(ids)
         for _ in range(blocks):
             x = decoder_block(x, dim, heads, dim * 4, self.option("dropout", 0.1))
-        return keras.Model(ids, layers.Dense(vocab)(x), name="transformer_lm")
+        return keras.Model(ids, layers.Dense(vocab, dtype="float32")(x), name="transformer_lm")
 
     def split(self, batch):
         return batch["inputs"], batch["targets"]
@@ -178,7 +189,7 @@ class Translator(Task):
         x = TokenAndPosition(vocab, self.max_len, dim)(target)
         for _ in range(blocks):
             x = decoder_block(x, dim, heads, dim * 4, dropout, memory, mask)
-        return keras.Model([source, target], layers.Dense(vocab)(x), name="transformer_translator")
+        return keras.Model([source, target], layers.Dense(vocab, dtype="float32")(x), name="transformer_translator")
 
     def split(self, batch):
         return (batch["encoder_inputs"], batch["decoder_inputs"]), batch["targets"]
@@ -249,7 +260,7 @@ class LanguageIdentifier(Task):
         x = layers.Conv1D(dim, 3, padding="same", activation="relu")(x)
         x = layers.GlobalMaxPooling1D()(x)
         x = layers.Dense(dim, activation="relu")(x)
-        return keras.Model(tokens, layers.Dense(len(self.labels))(x), name="language_id")
+        return keras.Model(tokens, layers.Dense(len(self.labels), dtype="float32")(x), name="language_id")
 
     def split(self, batch):
         return batch["tokens"], batch["label"]
@@ -258,15 +269,16 @@ class LanguageIdentifier(Task):
         return self.classification_metrics(model, batches, "tokens")
 
     def baseline(self, train_batches, validation_batches) -> dict[str, float]:
-        vocab = self.tokenizer.get_vocab_size()
+        vocab, per_class = self.tokenizer.get_vocab_size(), self.option("knn_per_class", 20)
 
-        def gather(batches):
-            xs, ys = [], []
-            for b in batches:
-                xs.append(baselines.bag_of_tokens(np.asarray(b["tokens"]), vocab))
-                ys.append(np.asarray(b["label"]))
-            return (np.concatenate(xs), np.concatenate(ys)) if xs else (np.zeros((0, vocab)), np.zeros(0, int))
-        return {"knn_accuracy": baselines.knn_accuracy(*gather(train_batches), *gather(validation_batches))}
+        def bags(b):
+            return baselines.bag_of_tokens(np.asarray(b["tokens"]), vocab)
+        train = baselines.balanced_sample(train_batches, bags, len(self.labels), per_class)
+        test = baselines.balanced_sample(validation_batches, bags, len(self.labels), 1 << 30)
+        return {"knn_accuracy": baselines.knn_accuracy(*train, *test)}
+
+    def vocabulary(self) -> dict[str, Any]:
+        return {**super().vocabulary(), "labels": list(self.labels)}
 
 
 def _residual(x, width: int, stride: int):
@@ -281,3 +293,4 @@ def _residual(x, width: int, stride: int):
 
 TASKS = {"image_classifier": ImageClassifier, "language_model": LanguageModel, "translator": Translator,
          "language_id": LanguageIdentifier}
+TASKS["reasoner"] = __import__("models.reasoner", fromlist=["Reasoner"]).Reasoner  # issue 13; imports Task above

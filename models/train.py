@@ -7,6 +7,8 @@ report (data version, config, metrics, baseline) come with every run. tf.distrib
 the default strategy, MirroredStrategy on one host, MultiWorkerMirroredStrategy across
 hosts (one process per worker, ``TF_CONFIG`` set).
 
+A run directory belongs to one task, data snapshot and config (``models.runs``).
+
     python -m models.train --model translator --data DATASET_DIR --run-dir runs/x --steps 2000 [--resume]
 """
 
@@ -39,14 +41,15 @@ class TrainConfig:
     warmup_steps: int = -1  # -1: a tenth of the steps, at most 500
     checkpoint_every: int = 100
     eval_every: int = 200
-    eval_batches: int = 20
+    eval_batches: int = 20  # 0: the whole split (--eval-batches all)
     patience: int = 5  # evaluations without improvement before early stopping
     log_every: int = 10
     seed: int = 0
-    mixed_precision: bool = False
+    mixed_precision: bool = False  # float16 + loss scaling on a GPU, bfloat16 elsewhere
+    jit_compile: bool = False  # XLA-compile the train step
     strategy: str = "default"  # default, mirrored or multiworker
     trace_batches: bool = False  # write a fingerprint of every consumed batch (for resume checks)
-    baseline_batches: int = 20
+    baseline_batches: int = 200  # at most this many train batches feed the class-balanced k-NN sample
     options: dict[str, Any] = field(default_factory=dict)  # task options (widths, lengths, vocab...)
 
 
@@ -83,7 +86,9 @@ def make_optimizer(config: TrainConfig):
     if config.optimizer not in optimizers:
         raise ConfigError(f"--optimizer: choose adam, sgd or adagrad, not {config.optimizer!r}")
     optimizer = optimizers[config.optimizer]()
-    return keras.optimizers.LossScaleOptimizer(optimizer) if config.mixed_precision else optimizer
+    # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none.
+    return keras.optimizers.LossScaleOptimizer(optimizer) if config.mixed_precision and \
+        mixed_policy() == "mixed_float16" else optimizer
 
 
 class _Run:
@@ -108,14 +113,21 @@ class _Run:
 
 
 def train(model: str, data: str, run_dir: str | Path, config: TrainConfig | None = None,
-          resume: bool = False) -> dict[str, Any]:
-    """Train ``model`` on the dataset at ``data``; returns (and writes) the run's report."""
+          resume: bool = False, init_from: str | Path | None = None) -> dict[str, Any]:
+    """Train ``model`` on the dataset at ``data``; returns (and writes) the run's report.
+
+    The run directory belongs to one task, data snapshot and config (``models.runs``): resuming
+    it on other data is refused, a finished run is returned as it is (``report["finished"]``),
+    and ``init_from`` starts this run from another run's weights (same vocabularies only).
+    """
     import keras
     import tensorflow as tf
 
+    from models import runs
+    from models.evaluation import Evaluation
     from models.tasks import TASKS
     from pipeline.errors import ConfigError
-    from pipeline.features.stream import Stream, list_shards
+    from pipeline.features.stream import Stream
 
     config = config or TrainConfig()
     if model not in TASKS:
@@ -123,34 +135,50 @@ def train(model: str, data: str, run_dir: str | Path, config: TrainConfig | None
     strategy = make_strategy(config.strategy)
     worker = int(getattr(getattr(strategy, "cluster_resolver", None), "task_id", 0) or 0)
     run = _Run(Path(run_dir), worker)
-    if resume and (run.dir / "config.json").exists():
-        saved = json.loads((run.dir / "config.json").read_text())
-        known = {f.name for f in fields(TrainConfig)}
-        config = TrainConfig(**{**{k: v for k, v in saved.items() if k in known}, "steps": config.steps,
-                                "strategy": config.strategy})
-    elif run.chief:
-        run.write_json("config.json", {**asdict(config), "model": model, "data": str(data)})
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    has_checkpoint = tf.train.latest_checkpoint(str(run.checkpoints)) is not None
+    saved_identity = runs.read_identity(run.dir)
+    if init_from is not None and has_checkpoint:
+        raise ConfigError(f"--init-from starts a new run, but {run.dir} already holds one")
+    if init_from is not None and (Path(init_from) / "labels.json").exists() and run.chief:
+        (run.dir / "labels.json").write_text((Path(init_from) / "labels.json").read_text())
     keras.utils.set_random_seed(config.seed)
     task = TASKS[model](str(data), dict(config.options))
     task.prepare(run.dir)
-    with strategy.scope():
+    wanted = runs.identity(model, str(data), config, task.vocabulary())
+    runs.check_same_run(run.dir, saved_identity, wanted, has_checkpoint)
+    finished = _finished_report(run, config)
+    if finished is not None:
+        return finished
+    if has_checkpoint and not resume:
+        raise ConfigError(f"{run.dir} already holds this run, unfinished: pass --resume to continue it, or choose "
+                          "another --run-dir")
+    if init_from is not None:
+        runs.check_vocabulary(Path(init_from), runs.read_identity(Path(init_from)), wanted["vocabulary"])
+    if run.chief:
+        run.write_json("run.json", {**wanted, "init_from": str(init_from) if init_from else None})
+        run.write_json("config.json", {**asdict(config), "model": model, "data": str(data)})
+    with strategy.scope(), precision_policy(config.mixed_precision):
         network = task.build_model()
         optimizer = make_optimizer(config)
+        optimizer.build(network.trainable_variables)  # variables made here, not lazily inside a replica
         step = tf.Variable(0, dtype=tf.int64, trainable=False)
     checkpoint = tf.train.Checkpoint(model=network, optimizer=optimizer, step=step)
     manager = tf.train.CheckpointManager(checkpoint, run.checkpoints, max_to_keep=3)
     positions, state = {}, {"best": None, "bad_evals": 0, "history": []}
     resumed_from = None
-    if resume and manager.latest_checkpoint:
+    if has_checkpoint:
         checkpoint.restore(manager.latest_checkpoint)
         resumed_from = int(step.numpy())
         saved = json.loads(run.position_file(resumed_from).read_text())
         positions, state = saved["streams"], saved["state"]
         log.info("resumed at step %d", resumed_from)
+    elif init_from is not None:
+        tf.train.Checkpoint(model=network).restore(runs.latest_checkpoint(Path(init_from))).expect_partial()
+        log.info("initialized from %s", init_from)
 
     streams: dict[int, Stream] = {}
+    # Each step takes one batch per replica; a host's input pipeline feeds its replicas.
+    per_step = max(1, strategy.num_replicas_in_sync // max(1, _input_pipelines(strategy)))
 
     def make_dataset(context):
         stream = Stream.for_input_context(
@@ -161,33 +189,8 @@ def train(model: str, data: str, run_dir: str | Path, config: TrainConfig | None
         return stream.dataset()
 
     dataset = strategy.distribute_datasets_from_function(make_dataset)
-
-    @tf.function
-    def train_step(batch):
-        def replica_step(batch):
-            inputs, targets = task.split(batch)
-            with tf.GradientTape() as tape:
-                outputs = network(inputs, training=True)
-                per_example = tf.cast(task.per_example_loss(targets, outputs), tf.float32)
-                loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.batch_size)
-                scaled = optimizer.scale_loss(loss) if config.mixed_precision else loss
-            gradients = tape.gradient(scaled, network.trainable_variables)
-            optimizer.apply_gradients(zip(gradients, network.trainable_variables))
-            return loss
-        return strategy.reduce("SUM", strategy.run(replica_step, args=(batch,)), axis=None)
-
-    splits = list_shards(str(data), "train")[1]["splits"]
-    validation = "validation" if "validation" in splits else ("test" if "test" in splits else None)
-
-    def validation_batches(limit: int, train_split: bool = False):
-        if validation is None and not train_split:
-            return []
-        # Small evaluation batches: a small validation split still yields whole batches.
-        size = min(config.batch_size, 8)
-        stream = Stream(str(data), task.feature(train=False), split="train" if train_split else validation,
-                        batch_size=size, seed=config.seed, shuffle=train_split, epochs=1, **task.stream_options)
-        return list(stream.dataset().take(limit * max(1, config.batch_size // size)))
-
+    train_step = _train_step(strategy, task, network, optimizer, config)
+    evaluation = Evaluation(str(data), task, config)
     writer = tf.summary.create_file_writer(str(run.dir / "tensorboard")) if run.chief else tf.summary.create_noop_writer()
     trace = open(run.dir / f"trace-worker{worker}.jsonl", "a") if config.trace_batches else None
     started, consumed, losses = time.time(), 0, []
@@ -195,7 +198,7 @@ def train(model: str, data: str, run_dir: str | Path, config: TrainConfig | None
     stopped_early = False
 
     def save(at: int) -> None:
-        record = {"streams": {str(i): s.position(consumed) for i, s in streams.items()}, "state": state}
+        record = {"streams": {str(i): s.position(consumed * per_step) for i, s in streams.items()}, "state": state}
         from pipeline.storage import write_json_atomic
 
         write_json_atomic(run.position_file(at), record)  # before the checkpoint: a checkpoint always has one
@@ -216,9 +219,9 @@ def train(model: str, data: str, run_dir: str | Path, config: TrainConfig | None
                 tf.summary.scalar("train/loss", loss, step=at)
                 tf.summary.scalar("train/learning_rate", float(optimizer.learning_rate), step=at)
         if at % config.eval_every == 0 or at == config.steps:
-            metrics = task.evaluate(network, validation_batches(config.eval_batches))
-            state["history"].append({"step": at, "train_loss": float(sum(losses[-config.log_every:]) /
-                                                                     len(losses[-config.log_every:])), **metrics})
+            metrics = task.evaluate(network, evaluation.batches())
+            recent = losses[-config.log_every:]
+            state["history"].append({"step": at, "train_loss": float(sum(recent) / len(recent)), **metrics})
             with writer.as_default():
                 for name, value in metrics.items():
                     tf.summary.scalar(f"validation/{name}", value, step=at)
@@ -231,7 +234,72 @@ def train(model: str, data: str, run_dir: str | Path, config: TrainConfig | None
     if trace is not None:
         trace.close()
     return _finish(task, network, run, config, model, data, state, losses, resumed_from, stopped_early,
-                   started, validation_batches, int(step.numpy()))
+                   started, evaluation, int(step.numpy()), strategy.num_replicas_in_sync, init_from)
+
+
+def _input_pipelines(strategy) -> int:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 1
+    return max(1, len(resolver.cluster_spec().as_dict().get("worker", [])) or 1)
+
+
+def _finished_report(run: _Run, config: TrainConfig) -> dict[str, Any] | None:
+    """The report of a run that already reached its steps (or stopped early): nothing is retrained."""
+    path = run.dir / "report.json"
+    if not path.exists():
+        return None
+    report = json.loads(path.read_text())
+    if report["steps"] < config.steps and not report.get("stopped_early"):
+        return None  # asked for more steps: the run continues from its last checkpoint
+    log.info("%s already finished at step %d; reporting it, not retraining", run.dir, report["steps"])
+    return {**report, "finished": True}
+
+
+def precision_policy(mixed: bool):
+    """float16 with loss scaling on GPUs, bfloat16 (no scaling needed) elsewhere; restored afterwards."""
+    import contextlib
+
+    import keras
+
+    @contextlib.contextmanager
+    def policy():
+        before = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(mixed_policy() if mixed else "float32")
+        try:
+            yield
+        finally:
+            keras.mixed_precision.set_global_policy(before)
+    return policy()
+
+
+def mixed_policy() -> str:
+    import tensorflow as tf
+
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+
+
+def _train_step(strategy, task, network, optimizer, config: TrainConfig):
+    import keras
+    import tensorflow as tf
+
+    scaling = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+    def replica_step(batch):
+        inputs, targets = task.split(batch)
+        with tf.GradientTape() as tape:
+            outputs = tf.cast(network(inputs, training=True), tf.float32)  # logits and loss in float32
+            per_example = tf.cast(task.per_example_loss(targets, outputs), tf.float32)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.batch_size)
+            scaled = optimizer.scale_loss(loss) if scaling else loss
+        gradients = tape.gradient(scaled, network.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, network.trainable_variables))
+        return loss
+
+    @tf.function(jit_compile=config.jit_compile or None)
+    def step(batch):
+        return strategy.reduce("SUM", strategy.run(replica_step, args=(batch,)), axis=None)
+    return step
 
 
 def _early_stop(state: dict[str, Any], value: float | None, mode: str, patience: int) -> bool:
@@ -246,23 +314,21 @@ def _early_stop(state: dict[str, Any], value: float | None, mode: str, patience:
 
 
 def _finish(task, network, run: _Run, config: TrainConfig, model: str, data: str, state, losses, resumed_from,
-            stopped_early, started, validation_batches, steps: int) -> dict[str, Any]:
-    from pipeline.features.stream import list_shards
+            stopped_early, started, evaluation, steps: int, replicas: int, init_from
+            ) -> dict[str, Any]:
+    from models.runs import data_identity
 
-    manifest = list_shards(str(data), "train")[1]
-    metrics = task.evaluate(network, validation_batches(config.eval_batches))
+    metrics = task.evaluate(network, evaluation.batches())
     report = {
-        "model": model, "task": task.describe(),
-        "data": {"root": str(data), "source": manifest["source"], "dataset": manifest["dataset"],
-                 "version": manifest["version"], "config_hash": manifest["config_hash"]},
-        "config": asdict(config), "steps": steps,
-        "resumed_from": resumed_from, "stopped_early": stopped_early, "metrics": metrics,
+        "model": model, "task": task.describe(), "data": {"root": str(data), **data_identity(str(data))},
+        "config": asdict(config), "steps": steps, "finished": False, "evaluated_on": evaluation.split,
+        "resumed_from": resumed_from, "init_from": str(init_from) if init_from else None,
+        "stopped_early": stopped_early, "metrics": metrics, "replicas": replicas,
         "first_losses": losses[:5], "last_losses": losses[-5:], "history": state["history"],
         "seconds": round(time.time() - started, 1), "parameters": int(network.count_params()),
     }
     if run.chief:
-        baseline = task.baseline(validation_batches(config.baseline_batches, train_split=True),
-                                 validation_batches(config.eval_batches))
+        baseline = task.baseline(evaluation.train_sample(), evaluation.batches())
         if baseline:
             report["baseline"] = baseline
         report.update(task.extras(network))
@@ -272,30 +338,32 @@ def _finish(task, network, run: _Run, config: TrainConfig, model: str, data: str
 
 
 def _fingerprint(strategy, batch) -> str:
-    """A short hash of the local part of a batch, to prove which data a step consumed."""
+    """A short hash of this worker's part of a batch (every replica's), to prove which data a step consumed."""
     first = batch[sorted(batch)[0]]
-    local = strategy.experimental_local_results(first)[0]
-    return hashlib.sha1(local.numpy().tobytes()).hexdigest()[:16]
+    digest = hashlib.sha1()
+    for local in strategy.experimental_local_results(first):
+        digest.update(local.numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
-def evaluate(run_dir: str | Path) -> dict[str, Any]:
-    """Reload a finished run's model and measure it again on the validation split."""
+def evaluate(run_dir: str | Path, eval_batches: int | None = None) -> dict[str, Any]:
+    """Reload a finished run's model and measure it again, on the split training evaluated on."""
     import keras
 
+    from models.evaluation import Evaluation
     from models.layers import CUSTOM_OBJECTS
     from models.tasks import TASKS
-    from pipeline.features.stream import Stream
 
     run_dir = Path(run_dir)
     report = json.loads((run_dir / "report.json").read_text())
-    config = TrainConfig(**report["config"])
+    known = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in report["config"].items() if k in known})
+    if eval_batches is not None:
+        config.eval_batches = eval_batches
     task = TASKS[report["model"]](report["data"]["root"], dict(config.options))
     task.prepare(run_dir)
     network = keras.models.load_model(run_dir / "model.keras", custom_objects=CUSTOM_OBJECTS)
-    size = min(config.batch_size, 8)
-    stream = Stream(report["data"]["root"], task.feature(train=False), split="validation", batch_size=size,
-                    seed=config.seed, shuffle=False, epochs=1, **task.stream_options)
-    return task.evaluate(network, list(stream.dataset().take(config.eval_batches * max(1, config.batch_size // size))))
+    return task.evaluate(network, Evaluation(report["data"]["root"], task, config).batches())
 
 
 def main() -> None:
@@ -305,9 +373,10 @@ def main() -> None:
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--config", help="JSON of TrainConfig fields")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--init-from", help="a run directory whose weights this new run starts from")
     args = parser.parse_args()
     config = TrainConfig(**json.loads(args.config)) if args.config else TrainConfig()
-    report = train(args.model, args.data, args.run_dir, config, resume=args.resume)
+    report = train(args.model, args.data, args.run_dir, config, resume=args.resume, init_from=args.init_from)
     print(json.dumps({"metrics": report["metrics"], "steps": report["steps"]}))
 
 

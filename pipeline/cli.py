@@ -191,72 +191,107 @@ def stream(dataset_dir: Annotated[str, typer.Argument(help="A dataset directory 
            batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
            seq_len: Annotated[int, typer.Option("--seq-len", min=2)] = 128,
            image_size: Annotated[int, typer.Option("--image-size", min=8)] = 224,
-           seed: Annotated[int, typer.Option("--seed")] = 0) -> None:
-    """Show decoded examples of a dataset's tf.data stream, or measure its speed."""
+           seed: Annotated[int, typer.Option("--seed")] = 0,
+           columns: Annotated[Optional[list[str]], typer.Option("--columns", help="--feature columns: these.")] = None,
+           jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per example, in stream order.")] = False,
+           save_position: Annotated[Optional[Path], typer.Option(
+               "--save-position", help="Write where the stream stands after the examples shown.")] = None,
+           resume: Annotated[Optional[Path], typer.Option(
+               "--resume", help="Start where a --save-position file says (same options).")] = None) -> None:
+    """Show decoded examples of a dataset's tf.data stream (resumable), or measure its speed."""
+    import json
     import time
 
-    from pipeline.features.catalog import describer, feature_for
-    from pipeline.features.stream import Stream
+    from pipeline.features.catalog import StreamCursor, describer, feature_for, to_json
 
     chosen, _ = feature_for(dataset_dir, split, feature, seq_len=seq_len, image_size=image_size,
-                            train=split == "train")
-    ds = Stream(dataset_dir, chosen, split=split, batch_size=batch_size, seed=seed).dataset()
+                            train=split == "train", columns=columns)
+    cursor = StreamCursor(dataset_dir, chosen, split=split, batch_size=batch_size, seed=seed,
+                          saved=json.loads(resume.read_text()) if resume else None)
     if bench:
         started, examples = time.perf_counter(), 0
-        for batch in ds:
+        for batch in cursor.stream.dataset():
             examples += int(next(iter(batch.values())).shape[0])
         seconds = time.perf_counter() - started
         typer.echo(f"{examples:,} examples in {seconds:.2f} s: {examples / seconds:,.0f} examples/s")
         return
-    show, shown = describer(chosen), 0
-    for batch in ds:
-        for i in range(int(next(iter(batch.values())).shape[0])):
-            if shown >= take:
-                return
-            typer.echo(show({k: v.numpy() for k, v in batch.items()}, i))
-            shown += 1
+    show = describer(chosen)
+    for batch, i in cursor.examples(take):
+        typer.echo(json.dumps(to_json(batch, i), ensure_ascii=False) if jsonl else show(batch, i))
+    if save_position is not None:
+        save_position.write_text(json.dumps(cursor.position()))
 
 
 @app.command("train")
 def train_command(
-        model: Annotated[str, typer.Argument(help="image_classifier, language_model, translator or language_id.")],
-        data: Annotated[str, typer.Option("--data", help="The dataset directory (or URL) to train on.")],
+        ctx: typer.Context,
+        model: Annotated[Optional[str], typer.Argument(
+            help="image_classifier, language_model, translator or language_id (or `model` in --config).")] = None,
+        data: Annotated[Optional[str], typer.Option("--data", help="The dataset directory (or URL) to train on.")] = None,
+        config_file: Annotated[Optional[Path], typer.Option(
+            "--config", help="An experiment TOML: TrainConfig fields, model, data, [options]; flags override it.")] = None,
         steps: Annotated[int, typer.Option("--steps", min=1)] = 1000,
-        run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Default: runs/<model>.")] = None,
-        resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint.")] = False,
+        run_dir: Annotated[Optional[Path], typer.Option(
+            "--run-dir", help="Default: runs/<model>/<data version>-<key of task, snapshot and config>.")] = None,
+        resume: Annotated[bool, typer.Option("--resume", help="Continue this run from its last checkpoint.")] = False,
+        init_from: Annotated[Optional[Path], typer.Option(
+            "--init-from", help="Start a new run from this run's weights (fine-tuning; vocabularies must match).")] = None,
         batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
         optimizer: Annotated[str, typer.Option("--optimizer", help="adam, sgd or adagrad.")] = "adam",
         learning_rate: Annotated[float, typer.Option("--learning-rate")] = 1e-3,
         schedule: Annotated[str, typer.Option("--schedule", help="cosine or constant.")] = "cosine",
         checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 100,
         eval_every: Annotated[int, typer.Option("--eval-every", min=1)] = 200,
+        eval_batches: Annotated[str, typer.Option("--eval-batches", help="Evaluation batches, or all.")] = "20",
+        seed: Annotated[int, typer.Option("--seed", help="Weights, data order and augmentation.")] = 0,
         strategy: Annotated[str, typer.Option("--strategy", help="default, mirrored or multiworker.")] = "default",
-        mixed_precision: Annotated[bool, typer.Option("--mixed-precision")] = False,
+        mixed_precision: Annotated[bool, typer.Option(
+            "--mixed-precision", help="float16 + loss scaling on a GPU, bfloat16 elsewhere.")] = False,
+        jit_compile: Annotated[bool, typer.Option("--jit-compile", help="XLA-compile the train step.")] = False,
         option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Model option key=value.")] = None,
 ) -> None:
-    """Train a model on prepared shards (resumable; TensorBoard logs in the run directory)."""
-    from models.train import TrainConfig, train
+    """Train a model on prepared shards (a run per task, data snapshot and config; resumable)."""
+    from models.experiment import experiment
+    from models.runs import run_for
+    from models.train import train
 
-    options = _params(option, "--option")
-    config = TrainConfig(steps=steps, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
-                         schedule=schedule, checkpoint_every=checkpoint_every, eval_every=eval_every,
-                         strategy=strategy, mixed_precision=mixed_precision, options=options)
-    target = run_dir or Path("runs") / model
-    report = train(model, data, target, config, resume=resume)
+    given = {name: value for name, value in ctx.params.items()
+             if ctx.get_parameter_source(name) is not None and ctx.get_parameter_source(name).name == "COMMANDLINE"}
+    if "option" in given:
+        given["options"] = _params(given.pop("option"), "--option")
+    if "eval_batches" in given:
+        given["eval_batches"] = _eval_batches(given["eval_batches"])
+    model, data, config, extra = experiment(config_file, given)
+    target = run_dir or extra.get("run_dir") or run_for("runs", model, data, config)
+    report = train(model, data, target, config, resume=resume or extra.get("resume", False),
+                   init_from=init_from or extra.get("init_from"))
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in report["metrics"].items())
     baseline = ", ".join(f"{k} {v:.4g}" for k, v in report.get("baseline", {}).items())
-    typer.echo(f"{model}: {report['steps']} steps; validation {metrics}" + (f"; baseline {baseline}" if baseline else ""))
+    if report.get("finished"):
+        typer.echo(f"{model}: {target} already finished at step {report['steps']}; nothing trained")
+    typer.echo(f"{model}: {report['steps']} steps; {report.get('evaluated_on') or 'validation'} {metrics}"
+               + (f"; baseline {baseline}" if baseline else ""))
     for source, translation in report.get("translations", {}).items():
         typer.echo(f"  {source} → {translation}")
     typer.echo(f"model and report in {target}")
 
 
+def _eval_batches(value: str) -> int:
+    if value == "all":
+        return 0
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"--eval-batches: a positive number or all, not {value!r}")
+    return int(value)
+
+
 @app.command("evaluate")
-def evaluate_command(run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")]) -> None:
-    """Reload a run's saved model and measure it on the validation split."""
+def evaluate_command(run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+                     eval_batches: Annotated[Optional[str], typer.Option(
+                         "--eval-batches", help="Batches, or all (default: the run's own setting).")] = None) -> None:
+    """Reload a run's saved model and measure it on the split training evaluated on."""
     from models.train import evaluate
 
-    metrics = evaluate(run_dir)
+    metrics = evaluate(run_dir, None if eval_batches is None else _eval_batches(eval_batches))
     typer.echo(", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
 
 
@@ -303,6 +338,9 @@ def flow_run(name: Annotated[str, typer.Argument(help="tatoeba, wikipedia, commo
     typer.echo(json.dumps(result, indent=1, default=str))
 
 
+WEEKLY_BUILD = "0 12 * * 6"  # Saturdays, after the weekly Tatoeba export
+
+
 @app.command()
 def serve(config: Annotated[Path, typer.Option("--config", help="The datamill.toml to serve.")] = Path("datamill.toml"),
           every: Annotated[Optional[int], typer.Option("--every", min=1, help="Seconds between runs instead of each "
@@ -319,7 +357,10 @@ def serve(config: Annotated[Path, typer.Option("--config", help="The datamill.to
                   "dask_address": settings.dask_address, **settings.source_options(source)}
         schedule = {"interval": every} if every else ({"cron": settings.schedule(source)} if settings.schedule(source) else {})
         deployments.append(_flow(source).to_deployment(name=f"{source}-scheduled", parameters=params, **schedule))
-    deployments.append(_flow("build").to_deployment(name="build-all", parameters={"config": str(config.resolve())}))
+    # The whole build (sources → tokenizers → training) weekly too, so a refresh trains on the new snapshot.
+    build_schedule = {"interval": every} if every else {"cron": WEEKLY_BUILD}
+    deployments.append(_flow("build").to_deployment(name="build-all", parameters={"config": str(config.resolve())},
+                                                    **build_schedule))
     typer.echo(f"serving {len(deployments)} deployments: " + ", ".join(d.name for d in deployments))
     prefect_serve(*deployments)
 

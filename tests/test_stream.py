@@ -293,3 +293,40 @@ def test_resume_at_every_batch_of_an_epoch(small_groups, options):
         got = [next(resumed)["id"].tolist() for _ in range(min(2, len(reference) - stop))]
         assert got == reference[stop: stop + 2], f"resumed at batch {stop}"
     assert [b["id"].tolist() for b in make_here(start=stream.position(37)).batches()] == reference[37:]
+
+
+def test_cli_stream_saves_and_resumes_at_the_next_example(class_sorted, tmp_path):
+    import json
+
+    from tests.test_cli import datamill
+
+    args = ["stream", str(class_sorted), "--feature", "columns", "--columns", "id", "--columns", "label", "--jsonl",
+            "--batch-size", "8"]
+    whole = datamill(*args, "--take", "45")
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    rows = [json.loads(line) for line in whole.stdout.splitlines()]
+    assert len(rows) == 45 and set(rows[0]) == {"id", "label"}
+    position = tmp_path / "position.json"
+    first = datamill(*args, "--take", "13", "--save-position", str(position))
+    rest = datamill(*args, "--take", "32", "--resume", str(position))
+    assert first.returncode == 0 and rest.returncode == 0, first.stderr[-2000:] + rest.stderr[-2000:]
+    assert [json.loads(line) for line in first.stdout.splitlines() + rest.stdout.splitlines()] == rows
+    assert len({r["label"] for r in rows[:32]}) > 20, "the CLI stream is mixed too"
+
+
+def test_mix_resumes_exactly(shards, small_groups):
+    from pipeline.features.stream import Mix
+
+    def streams():
+        return [make(shards["sentences"], epochs=2), Stream(str(small_groups), ids_feature(small_groups),
+                                                             batch_size=8, seed=1)]
+    reference = [b["id"].tolist() for b in Mix(streams(), [0.7, 0.3], seed=4).batches()]
+    mixed = Mix(streams(), [0.7, 0.3], seed=4)
+    it = mixed.batches()
+    consumed = 0
+    for stop in (1, 9, 30, len(reference) - 3):
+        while consumed < stop:
+            next(it)
+            consumed += 1
+        resumed = [b["id"].tolist() for b in Mix(streams(), [0.7, 0.3], seed=4, start=mixed.position(stop)).batches()]
+        assert resumed == reference[stop:], f"mix resumed at {stop}"

@@ -53,3 +53,54 @@ def describer(feature) -> Callable[[dict[str, Any], int], str]:
                   ((k, np.asarray(v)) for k, v in b.items())}
         return ", ".join(f"{k}={v!r}" for k, v in values.items())
     return columns
+
+
+class StreamCursor:
+    """Examples of a stream one at a time, with a position that resumes at the very next example.
+
+    A stream position is a batch boundary; the cursor adds how many examples of the next batch
+    were already shown, so ``--take N --save-position F`` then ``--resume F --take M`` prints
+    exactly the continuation.
+    """
+
+    def __init__(self, root: str, feature, *, saved: dict[str, Any] | None = None, **options: Any) -> None:
+        from pipeline.features.stream import Stream
+
+        saved = saved or {}
+        self.skip = int(saved.get("examples_into_batch", 0))
+        self.stream = Stream(root, feature, start=saved.get("stream"), **options)
+        self.batches, self.into = 0, self.skip
+
+    def examples(self, take: int):
+        """(batch as NumPy, index) for the next ``take`` examples."""
+        if take <= 0:
+            return
+        shown = 0
+        for batch in self.stream.dataset():
+            arrays = {k: v.numpy() for k, v in batch.items()}
+            size = int(next(iter(arrays.values())).shape[0])
+            for i in range(self.into, size):
+                yield arrays, i
+                shown, self.into = shown + 1, i + 1
+                if shown >= take:
+                    if self.into == size:
+                        self.batches, self.into = self.batches + 1, 0
+                    return
+            self.batches, self.into = self.batches + 1, 0
+
+    def position(self) -> dict[str, Any]:
+        return {"stream": self.stream.position(self.batches), "examples_into_batch": self.into}
+
+
+def to_json(batch: dict[str, Any], i: int) -> dict[str, Any]:
+    """Example ``i`` of a batch as JSON values (text as UTF-8; other bytes as base64)."""
+    import base64
+
+    def value(v):
+        if isinstance(v, bytes):
+            try:
+                return v.decode("utf-8")
+            except UnicodeDecodeError:
+                return {"base64": base64.b64encode(v).decode()}
+        return v.tolist() if isinstance(v, np.ndarray) else (v.item() if isinstance(v, np.generic) else v)
+    return {k: value(np.asarray(v)[i] if not isinstance(v, (bytes, str)) else v) for k, v in batch.items()}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 import fsspec
@@ -247,12 +247,67 @@ class Stream:
         return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def mix(streams: list[Stream], weights: list[float], seed: int = 0):
-    """Sample several streams into one tf.data stream with the given weights (e.g. Wikipedia + CommonCrawl)."""
-    import tensorflow as tf
+class Mix:
+    """Several streams sampled into one by weight (e.g. Wikipedia + CommonCrawl), exactly resumable.
 
-    if len(streams) != len(weights) or not streams:
-        raise ConfigError("mix needs one weight per stream")
-    total = float(sum(weights))
-    return tf.data.Dataset.sample_from_datasets([s.dataset() for s in streams], [w / total for w in weights],
-                                                seed=seed, stop_on_empty_dataset=False)
+    Which stream gives draw ``k`` is a seeded function of ``k`` (and of which streams have run
+    out), so a position is the draw count plus each stream's own position. The streams share
+    one kind of feature: the first stream's graph stage runs on the mixed batches.
+    """
+
+    def __init__(self, streams: list[Stream], weights: list[float], seed: int = 0,
+                 start: dict[str, Any] | None = None) -> None:
+        if len(streams) != len(weights) or not streams or min(weights) < 0 or sum(weights) <= 0:
+            raise ConfigError("mix needs one non-negative weight per stream")
+        self.start = start or {"drawn": 0, "streams": [None] * len(streams), "done": [False] * len(streams)}
+        if len(self.start["streams"]) != len(streams):
+            raise ConfigError("the saved mix position has another number of streams")
+        self.streams = [s if p is None else replace(s, start=p) for s, p in zip(streams, self.start["streams"])]
+        self.weights, self.seed = np.asarray(weights, float), seed
+        self._log: list[tuple[int, list[int], list[bool]]] = []
+        self._lock = threading.Lock()
+
+    def batches(self) -> Iterator[dict[str, np.ndarray]]:
+        iterators = [s.batches() for s in self.streams]
+        counts, done = [0] * len(self.streams), list(self.start["done"])
+        drawn = int(self.start["drawn"])
+        while not all(done):
+            rng = np.random.default_rng([self.seed, drawn])
+            while not all(done):
+                alive = np.where(done, 0.0, self.weights)
+                if alive.sum() <= 0:
+                    return
+                chosen = int(rng.choice(len(alive), p=alive / alive.sum()))
+                batch = next(iterators[chosen], None)
+                if batch is not None:
+                    counts[chosen] += 1
+                    drawn += 1
+                    with self._lock:  # the state after this draw: what a resume after it needs
+                        self._log = self._log[-8191:] + [(drawn, list(counts), list(done))]
+                    yield batch
+                    break
+                done[chosen] = True
+
+    def position(self, consumed_batches: int) -> dict[str, Any]:
+        """Where the mix stands after ``consumed_batches`` batches (JSON-able; pass back as ``start``)."""
+        drawn = int(self.start["drawn"]) + consumed_batches
+        with self._lock:
+            entry = next((e for e in reversed(self._log) if e[0] == drawn), None)
+        if entry is None:
+            if consumed_batches == 0:
+                return dict(self.start)
+            raise ValueError(f"batch {consumed_batches} is not in this mix's log")
+        _, counts, done = entry
+        return {"drawn": drawn, "streams": [s.position(c) for s, c in zip(self.streams, counts)], "done": done}
+
+    def dataset(self):
+        import tensorflow as tf
+
+        first = self.streams[0]
+        ds = tf.data.Dataset.from_generator(self.batches, output_signature=first.feature.signature(first.batch_size))
+        return first.feature.graph(ds, first.batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def mix(streams: list[Stream], weights: list[float], seed: int = 0):
+    """Sample several streams into one tf.data stream with the given weights (resumable: see ``Mix``)."""
+    return Mix(streams, weights, seed).dataset()
