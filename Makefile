@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test bench reliability lock clean
+.PHONY: setup setup-gpu demo test bench reliability lock clean
 
 setup: $(STAMP)
 
@@ -18,8 +18,16 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -c constraints.txt -e ".[test,cpu]"
 	touch $(STAMP)
+
+# CUDA TensorFlow in its own venv (.venv-gpu), so `make test` and `make demo` keep the CPU build;
+# then `.venv-gpu/bin/python bench/gpu_check` on the GPU machine.
+GPU_VENV ?= .venv-gpu
+setup-gpu:
+	test -x $(GPU_VENV)/bin/python || $(PYTHON) -m venv $(GPU_VENV)
+	$(GPU_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
+	$(GPU_VENV)/bin/uv pip install --python $(GPU_VENV)/bin/python --quiet -c constraints.txt -e ".[test,gpu]"
 
 demo: $(STAMP)
 	$(BIN)/python -m pipeline.demo
@@ -33,7 +41,7 @@ reliability: $(STAMP)
 	DATAMILL_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 bench: $(STAMP)
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -c constraints.txt -e ".[test,bench]"
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -c constraints.txt -e ".[test,bench,cpu]"
 	$(BIN)/python -m bench.tatoeba_parse
 	$(BIN)/python -m bench.wikipedia_clean
 	$(BIN)/python -m bench.image_process
@@ -43,7 +51,7 @@ bench: $(STAMP)
 
 # Refresh the pinned constraints after changing dependencies in pyproject.toml.
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra test --extra bench --universal --python-version 3.11 --no-header -o constraints.txt
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra bench --extra cpu --extra gpu --universal --python-version 3.11 --no-header -o constraints.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(GPU_VENV) .pytest_cache
