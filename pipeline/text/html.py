@@ -6,6 +6,7 @@ import re
 
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+from resiliparse.parse.html import HTMLTree
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-:.]+)""", re.I)
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.I)
@@ -41,8 +42,9 @@ def decode(body: bytes, content_type: str | None) -> tuple[str, str]:
     return bytes_to_str(body, encoding), encoding
 
 
-def main_text(html: str) -> str:
-    return extract_plain_text(html, main_content=True, alt_texts=False, links=False, list_bullets=False)
+def main_text(html: str | HTMLTree, main_content: bool = True) -> str:
+    """Visible text; ``main_content=False`` keeps every block (for pages whose boilerplate was removed already)."""
+    return extract_plain_text(html, main_content=main_content, alt_texts=False, links=False, list_bullets=False)
 
 
 def _from_header(content_type: str | None) -> str | None:
