@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, ShardError
 from pipeline.storage import commit, temp_path, write_json_atomic
 from pipeline.text import dedup
 
@@ -151,7 +151,7 @@ def _drop(node: int, keeper: int, exact: bool, selection: Selection,
 def drops_for(selection_work: Path, index: int) -> pa.Table:
     """The drop table of one file (empty when none of its documents is a duplicate)."""
     if not (selection_work / "_done.json").exists():
-        raise RuntimeError(f"{selection_work}: the dedup components step has not finished")
+        raise ShardError(f"{selection_work}: the dedup components step has not finished (run the reduce first)")
     path = selection_work / "drops" / f"f{index:06d}.parquet"
     return pq.read_table(path) if path.exists() else DROP_SCHEMA.empty_table()
 

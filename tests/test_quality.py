@@ -106,17 +106,30 @@ def _repeated_ngram_doc(n: int, copies: int, distinct: int, total: int) -> str:
     return _lines(out)
 
 
+def _tuned(n: int, copies: int, distinct: int, low: float, high: float) -> str:
+    """The shortest such document whose repeated words hold a share of its characters in (low, high].
+
+    All words have 4 letters, so the share is 4 x (repeated words) / len(text): for the most
+    frequent n-gram its n words x copies; for repeated n-grams the words of every copy after the first.
+    """
+    covered = n * copies if distinct == 1 else n * distinct * (copies - 1)
+    for total in range(60, 1000):
+        text = _repeated_ngram_doc(n, copies, distinct, total)
+        if low < 4 * covered / len(text) <= high:
+            return text
+    raise AssertionError("no length lands in the window")
+
+
+TOP_LIMITS = {2: 0.20, 3: 0.18, 4: 0.16}
+DUPLICATE_LIMITS = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
 REPETITION_CASES = {
-    # 10 words × 4 letters per line: fractions of characters are fractions of words.
-    "gopher:top_2gram_chars": _repeated_ngram_doc(2, 11, 1, 100),    # 22% > 20%
-    "gopher:top_3gram_chars": _repeated_ngram_doc(3, 7, 1, 100),     # 21% > 18%, its 2-grams 14%
-    "gopher:top_4gram_chars": _repeated_ngram_doc(4, 5, 1, 100),     # 20% > 16%, 3-grams 15%, 2-grams 10%
-    "gopher:duplicate_5gram_chars": _repeated_ngram_doc(5, 2, 4, 125),    # repeats cover 16% > 15%
-    "gopher:duplicate_6gram_chars": _repeated_ngram_doc(6, 2, 3, 125),    # 14.4%: over 14%, under 15%
-    "gopher:duplicate_7gram_chars": _repeated_ngram_doc(7, 2, 2, 104),    # 13.5%
-    "gopher:duplicate_8gram_chars": _repeated_ngram_doc(8, 2, 2, 125),    # 12.8%
-    "gopher:duplicate_9gram_chars": _repeated_ngram_doc(9, 2, 2, 155),    # 11.6%
-    "gopher:duplicate_10gram_chars": _repeated_ngram_doc(10, 2, 2, 190),  # 10.5%
+    # The most frequent n-gram just over its limit (its shorter n-grams stay under theirs).
+    **{f"gopher:top_{n}gram_chars": _tuned(n, copies, 1, TOP_LIMITS[n], TOP_LIMITS[n] + 0.01)
+       for n, copies in ((2, 11), (3, 7), (4, 5))},
+    # Distinct n-grams written twice: their repeats cover a share over the n limit, under the (n-1) one.
+    **{f"gopher:duplicate_{n}gram_chars": _tuned(n, 2, distinct, DUPLICATE_LIMITS[n],
+                                                 DUPLICATE_LIMITS.get(n - 1, 0.16))
+       for n, distinct in ((5, 4), (6, 3), (7, 2), (8, 2), (9, 2), (10, 2))},
     # Six copies of a short line among 10 long ones: 5/16 lines repeat, few of the characters.
     "gopher:duplicate_lines": "\n".join(LINES[:4] + ["Share this."] * 3 + LINES[4:] + ["Share this."] * 3),
     # A one-word line of 80 characters written four times, apart: 3/11 lines, 25% of the characters.

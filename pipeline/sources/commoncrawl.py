@@ -246,13 +246,13 @@ class CommonCrawl(LocalFiles):
 
     def _wet_record(self, record, block: bytes) -> dict[str, Any]:
         headers = record.headers
-        return {"id": record.record_id, "url": headers.get("WARC-Target-URI"), "date": headers.get("WARC-Date"),
+        return {"id": _stable_id(record), "url": headers.get("WARC-Target-URI"), "date": headers.get("WARC-Date"),
                 "hint": headers.get("WARC-Identified-Content-Language"),
                 "text": block.decode("utf-8", errors="replace"), "reason": None}
 
     def _warc_record(self, record, block: bytes) -> dict[str, Any]:
         headers = record.headers
-        item = {"id": record.record_id, "url": headers.get("WARC-Target-URI"), "date": headers.get("WARC-Date"),
+        item = {"id": _stable_id(record), "url": headers.get("WARC-Target-URI"), "date": headers.get("WARC-Date"),
                 "hint": headers.get("WARC-Identified-Content-Language"), "text": "", "reason": None}
         status, http_headers, body = split_http(block)
         content_type = http_headers.get("content-type")
@@ -291,6 +291,16 @@ class CommonCrawl(LocalFiles):
         return {"id": record_id, "url": url, "domain": host.removeprefix("www."), "text": text, "language": language,
                 "language_score": score, "crawl": crawl, "source_file": source_file,
                 "fetch_date": _date(item["date"]), **{name: signals.get(name) for name, _ in SIGNALS}}
+
+
+def _stable_id(record) -> str | None:
+    """The record's WARC-Record-ID; without one, its URL and payload digest (the same page fetched the same)."""
+    if record.record_id:
+        return record.record_id
+    headers = record.headers
+    digest = headers.get("WARC-Payload-Digest") or headers.get("WARC-Block-Digest")
+    url = headers.get("WARC-Target-URI")
+    return f"{url}#{digest}" if url and digest else None
 
 
 def _date(value: str | None) -> datetime | None:

@@ -78,7 +78,7 @@ class GopherQuality:
 class GopherRepetition:
     """Table A1: repetition within a document, at line, paragraph and word n-gram level."""
 
-    version: str = "gopher-repetition-1"
+    version: str = "gopher-repetition-2"
     max_duplicate_line_fraction: float = 0.30
     max_duplicate_paragraph_fraction: float = 0.30
     max_duplicate_line_char_fraction: float = 0.20
@@ -104,13 +104,12 @@ class GopherRepetition:
             yield "gopher:duplicate_line_chars"
         if not spaced(language):
             return
-        found = words(text)
-        total = max(1, sum(map(len, found)))
+        found = words(text)  # fractions are of the document's characters, as for lines and paragraphs
         for n, limit in self.top_ngram_char_fractions:
-            if _top_ngram_chars(found, n) / total > limit:
+            if _top_ngram_chars(found, n) / size > limit:
                 yield f"gopher:top_{n}gram_chars"
         for n, limit in self.duplicate_ngram_char_fractions:
-            if _duplicate_ngram_chars(found, n) / total > limit:
+            if _duplicate_ngram_chars(found, n) / size > limit:
                 yield f"gopher:duplicate_{n}gram_chars"
 
     def skipped(self) -> dict[str, str]:
