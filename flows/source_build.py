@@ -97,7 +97,7 @@ def _source_build(source: str, data_dir: str = "data", options: dict[str, Any] |
                                      built.prepare_units(dataset, release))
             if hasattr(built, "reduce_units"):  # a partitioned reduce (CommonCrawl's dedup buckets)
                 units = reduce_unit.map(unmapped(source), unmapped(options), unmapped(dataset), unmapped(release),
-                                        built.reduce_units(dataset, release), wait_for=[units])
+                                        built.reduce_units(dataset, release), wait_for=list(units))
             reduce(source, options, dataset, release, wait_for=[units])
         parts = plan_parts(source, options, dataset, release, data_dir)
         built = build_part.map(unmapped(source), unmapped(options), unmapped(dataset), unmapped(release),
