@@ -35,8 +35,9 @@ def download_file(source: str, options: dict[str, Any], target: str, remote: Rem
 @task(name="record-release")
 def record_release(source: str, options: dict[str, Any], release: Release, fetched: list[Fetched],
                    target: str) -> Release:
+    """Extras beside the downloads, then the release recorded under the data root (uploaded if it is a URL)."""
     stages.fetch_extra(_source(source, options), release, Path(target))
-    return stages.record_release(release, fetched, Path(target))
+    return stages.publish_release(release, fetched, options["data_dir"])
 
 
 @task(name="prepare-unit", retries=1, retry_delay_seconds=5)
@@ -85,7 +86,7 @@ def _source_build(source: str, data_dir: str = "data", options: dict[str, Any] |
     """Build every dataset of one source; the flow body only wires tasks together."""
     options = {"data_dir": data_dir, **(options or {})}
     release = discover(source, options, version)
-    target = str(stages.raw_dir(data_dir, source, release.version))
+    target = str(stages.local_raw_dir(data_dir, source, release.version))  # this host's copy for s3:// roots
     fetched = download_file.map(unmapped(source), unmapped(options), unmapped(target), list(release.files),
                                 unmapped(attempts))
     release = record_release(source, options, release, fetched.result(), target)

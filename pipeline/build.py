@@ -19,7 +19,10 @@ from pipeline.download import Downloader, RetryPolicy
 from pipeline.errors import ShardError
 from pipeline.lineage import compare, previous_version
 from pipeline.plan import check_disk, make_plan
-from pipeline.releases import RELEASE_FILE, Release, load_release, raw_dir, record_release, shards_dir  # noqa: F401
+from pipeline.releases import (  # noqa: F401 - the stages' names for the layout
+    RELEASE_FILE, Release, load_release, local_raw_dir, local_root, publish_release, raw_dir, record_release,
+    shards_dir,
+)
 from pipeline.reports import add_plots, write_card
 from pipeline.shards import Part, ShardSet
 from pipeline.snapshots import same_content
@@ -45,12 +48,12 @@ def download(source: Source, data_dir: Path | str, version: str | None = None, *
     Refuses to start when the disk cannot hold the raw files and the shards (see ``plan``).
     """
     release = discover(source, version, policy)
-    check_disk(make_plan(source, release, data_dir, downloader(source, ".", policy=policy, progress=False),
-                         max_workers), ignore_disk_check)
-    target = raw_dir(data_dir, source.name, release.version)
+    check_disk(make_plan(source, release, local_root(data_dir),
+                         downloader(source, ".", policy=policy, progress=False), max_workers), ignore_disk_check)
+    target = local_raw_dir(data_dir, source.name, release.version)
     fetched = downloader(source, target, max_workers=max_workers, policy=policy, progress=progress).fetch_all(release.files)
     fetch_extra(source, release, target)
-    return record_release(release, fetched, target)
+    return publish_release(release, fetched, data_dir)
 
 
 def fetch_extra(source: Source, release: Release, target: Path) -> None:
@@ -114,6 +117,9 @@ def prepare(source: Source, dataset: str, release: Release, max_workers: int, pr
     units = source.prepare_units(dataset, release)
     _run_many(source.prepare_unit, [(dataset, release, unit) for unit in units], max_workers, progress,
               f"{source.name}/{dataset} prepare")
+    if hasattr(source, "reduce_units"):  # a partitioned reduce (CommonCrawl's dedup buckets) in parallel first
+        _run_many(source.reduce_unit, [(dataset, release, unit) for unit in source.reduce_units(dataset, release)],
+                  max_workers, progress, f"{source.name}/{dataset} reduce")
     source.reduce(dataset, release)
 
 

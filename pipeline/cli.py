@@ -21,7 +21,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Turn public corpora into verified, versioned Parquet shards.")
 
 SourceArg = Annotated[str, typer.Argument(help="Upstream source: tatoeba, wikipedia, imagenet or commoncrawl.")]
-DataDir = Annotated[Path, typer.Option("--data-dir", help="Data root: raw/, work/ and shards/ live here.")]
+DataDir = Annotated[str, typer.Option("--data-dir", help="Data root (a path or an fsspec URL such as "
+                                      "s3://bucket/prefix): raw/, work/ and shards/ live here.")]
 Mirror = Annotated[Optional[str], typer.Option(
     "--mirror", help="Replaces the upstream base URL, keeping the upstream's paths below it.")]
 Version = Annotated[Optional[str], typer.Option("--version", help="Release to use (default: latest).")]
@@ -97,7 +98,8 @@ def plan(source: SourceArg, data_dir: DataDir = Path("data"), mirror: Mirror = N
     src = _source(source, data_dir, mirror, compression=compression, wiki=wiki, date=date, manual_dir=manual_dir,
                   hf=hf, crawl=crawl, mode=mode, max_files=max_files, files=files)
     release = stages.discover(src, version)
-    typer.echo(make_plan(src, release, data_dir, stages.downloader(src, ".", progress=False), workers).describe())
+    typer.echo(make_plan(src, release, stages.local_root(data_dir), stages.downloader(src, ".", progress=False),
+                         workers).describe())
 
 
 @app.command()
@@ -411,7 +413,20 @@ def gc(dataset_dir: DatasetDir,
 
 @app.callback()
 def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-          verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False) -> None:
+          verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+          storage_options: Annotated[Optional[str], typer.Option(
+              "--storage-options", help='fsspec options for s3:// and other URLs as JSON, e.g. '
+              '\'{"endpoint_url": "http://127.0.0.1:9000"}\' (default: the standard AWS_* variables).')] = None
+          ) -> None:
+    if storage_options:
+        import json
+
+        from pipeline.location import set_storage_options
+
+        try:
+            set_storage_options(json.loads(storage_options))
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"--storage-options: not JSON: {err}") from err
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
 

@@ -19,12 +19,25 @@ from fsspec.implementations.local import LocalFileSystem
 
 from pipeline.storage import CHUNK, HashingWriter, file_lock, read_json, write_bytes_atomic
 
-_OPTIONS: dict[str, dict[str, Any]] = {}
+OPTIONS_ENV = "DATAMILL_STORAGE_OPTIONS"
 
 
-def set_storage_options(protocol: str, options: dict[str, Any]) -> None:
-    """Options (endpoint, key...) for every later URL of ``protocol`` in this process (``--storage-options``)."""
-    _OPTIONS[protocol] = dict(options)
+def set_storage_options(options: dict[str, Any]) -> None:
+    """fsspec options (``endpoint_url``, ``key``...) for every remote URL here and in child processes.
+
+    They travel in the environment (as ``--storage-options`` does), never in a manifest, card or log.
+    """
+    import json
+
+    os.environ[OPTIONS_ENV] = json.dumps(options)
+
+
+def storage_options(protocol: str) -> dict[str, Any]:
+    import json
+
+    if protocol == "file" or not os.environ.get(OPTIONS_ENV):
+        return {}
+    return json.loads(os.environ[OPTIONS_ENV])
 
 
 def is_url(root: Path | str) -> bool:
@@ -37,7 +50,7 @@ class Location:
     def __init__(self, root: Path | str) -> None:
         self.url = str(root).rstrip("/")
         protocol = self.url.split("://", 1)[0] if "://" in self.url else "file"
-        self.fs, self.path = fsspec.core.url_to_fs(self.url, **_OPTIONS.get(protocol, {}))
+        self.fs, self.path = fsspec.core.url_to_fs(self.url, **storage_options(protocol))
         self.path = self.path.rstrip("/")
         self.local = isinstance(self.fs, LocalFileSystem)
 
@@ -136,3 +149,43 @@ class Location:
                 yield
         else:
             yield
+
+
+class UrlPath(str):
+    """An fsspec URL that joins like a ``Path`` (``root / "shards" / name``), for code written against paths."""
+
+    def __truediv__(self, other: object) -> "UrlPath":
+        return UrlPath(f"{self.rstrip('/')}/{str(other).strip('/')}")
+
+    @property
+    def name(self) -> str:
+        return self.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def parent(self) -> "UrlPath":
+        return UrlPath(self.rstrip("/").rsplit("/", 1)[0])
+
+
+def data_path(root: Path | str) -> Path | UrlPath:
+    """A data root as code should hold it: a ``Path`` on local disk (``file://`` included), else a ``UrlPath``."""
+    text = str(root)
+    if text.startswith("file://"):
+        return Path(text[len("file://"):])
+    return UrlPath(text.rstrip("/")) if "://" in text else Path(text)
+
+
+def local_cache(root: Path | str) -> Path:
+    """Where a host keeps local copies for a remote data root (``DATAMILL_CACHE``, default ~/.cache/datamill)."""
+    base = Path(os.environ.get("DATAMILL_CACHE", Path.home() / ".cache" / "datamill"))
+    return base / hashlib.sha1(str(root).encode()).hexdigest()[:16]
+
+
+def materialize(remote: Location, name: str, local: Path, size: int | None = None) -> Path:
+    """A local copy of ``remote/name`` at ``local`` (fetched once per host; refetched if its size is wrong)."""
+    with file_lock(local.with_name(f".{local.name}.lock")):
+        if local.exists() and (size is None or local.stat().st_size == size):
+            return local
+        tmp = local.with_name(f".tmp-{local.name}-{os.getpid()}")
+        remote.fs.get_file(remote.full(name), str(tmp))
+        os.replace(tmp, local)
+    return local

@@ -1,14 +1,16 @@
 """The pictures in a data card: text lengths, languages or classes, drops by reason, a grid of sample images.
 
-Figures are drawn with matplotlib's object API on an Agg canvas, never through ``pyplot``: pyplot keeps
-global state (the current figure, the backend, mathtext parsers) that sources building in parallel
-threads trip over (the ParseException the demo used to retry). Plots are written per snapshot, under
+Figures are drawn with matplotlib's object API on an Agg canvas, never through ``pyplot`` (global
+current-figure and backend state), and one at a time per process: matplotlib's text layout parses font
+and mathtext patterns with pyparsing, which is not thread-safe (the ParseException the demo's parallel
+source builds used to hit and retry 30 s later). Plots are written per snapshot, under
 ``_plots/<snapshot id>/``, and listed in the snapshot so ``gc`` keeps them as long as it.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
@@ -20,6 +22,7 @@ from pipeline.location import Location
 SAMPLE_ROWS = 20_000
 TEXT_COLUMNS = ("text", "source_text")
 LABEL_COLUMNS = ("lang", "language", "class_name", "source_lang")
+_DRAWING = threading.Lock()
 
 
 def card_plots(root: Path | str, manifest: dict[str, Any]) -> list[tuple[str, str]]:
@@ -77,12 +80,14 @@ def _figure(**kwargs):
 
 
 def _plot(location: Location, folder: str, name: str, title: str, draw: Callable) -> tuple[str, str]:
-    figure = _figure(figsize=(7, 4), dpi=90)
-    axis = figure.subplots()
-    draw(axis)
-    axis.set_title(title)
-    figure.tight_layout()
-    return title, _save(location, folder, name, figure)
+    with _DRAWING:
+        figure = _figure(figsize=(7, 4), dpi=90)
+        axis = figure.subplots()
+        draw(axis)
+        axis.set_title(title)
+        figure.tight_layout()
+        png = _png(figure)
+    return title, _save(location, folder, name, png)
 
 
 def _image_grid(location: Location, folder: str, manifest: dict[str, Any]) -> tuple[str, str] | None:
@@ -96,20 +101,26 @@ def _image_grid(location: Location, folder: str, manifest: dict[str, Any]) -> tu
             break
     if not images:
         return None
-    figure = _figure(figsize=(6, 6), dpi=90)
-    axes = figure.subplots(4, 4)
-    for axis in axes.flat:
-        axis.axis("off")
-    for axis, (image, label) in zip(axes.flat, images):
-        axis.imshow(image)
-        axis.set_title(str(label), fontsize=8)
-    figure.suptitle("Sample images (label)")
-    return "Sample images", _save(location, folder, "images", figure)
+    with _DRAWING:
+        figure = _figure(figsize=(6, 6), dpi=90)
+        axes = figure.subplots(4, 4)
+        for axis in axes.flat:
+            axis.axis("off")
+        for axis, (image, label) in zip(axes.flat, images):
+            axis.imshow(image)
+            axis.set_title(str(label), fontsize=8)
+        figure.suptitle("Sample images (label)")
+        png = _png(figure)
+    return "Sample images", _save(location, folder, "images", png)
 
 
-def _save(location: Location, folder: str, name: str, figure) -> str:
+def _png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _save(location: Location, folder: str, name: str, png: bytes) -> str:
     path = f"{folder}/{name}.png"
-    location.write_bytes(path, buffer.getvalue())
+    location.write_bytes(path, png)
     return path

@@ -15,7 +15,10 @@ from typing import Any
 
 from pipeline.download import Fetched, RemoteFile
 from pipeline.errors import SourceError
-from pipeline.storage import read_json, write_json_atomic
+from pipeline.location import Location, UrlPath, data_path, local_cache
+
+# A remote data root (s3://...) keeps raw/ in the bucket; each host downloads into, and parses from, a local
+# cache of it (``location.local_cache``), so hosts share nothing but the bucket.
 
 RELEASE_FILE = "_release.json"
 
@@ -39,35 +42,61 @@ class Release:
                    data.get("meta", {}))
 
 
-def raw_dir(data_dir: Path | str, source: str, version: str) -> Path:
-    return Path(data_dir) / "raw" / source / version
+def raw_dir(data_dir: Path | str, source: str, version: str) -> Path | UrlPath:
+    return data_path(data_dir) / "raw" / source / version
 
 
-def shards_dir(data_dir: Path | str) -> Path | str:
+def local_root(data_dir: Path | str) -> Path:
+    """The data root itself on local disk, or this host's cache of a remote one."""
+    root = data_path(data_dir)
+    return root if isinstance(root, Path) else local_cache(root)
+
+
+def local_raw_dir(data_dir: Path | str, source: str, version: str) -> Path:
+    """Where this host reads (and downloads) raw files: the raw dir itself, or its local cache for a URL."""
+    return local_root(data_dir) / "raw" / source / version
+
+
+def publish_release(release: Release, fetched: list[Fetched], data_dir: Path | str) -> Release:
+    """Record a downloaded release under the data root; for a remote root, upload its files first (one PUT each)."""
+    target = raw_dir(data_dir, release.source, release.version)
+    if isinstance(target, UrlPath):
+        remote = Location(target)
+        present = remote.walk()
+        for file, got in zip(release.files, fetched):
+            if present.get(file.name, {}).get("size") != got.size:
+                remote.fs.put_file(str(got.path), remote.full(file.name))
+    return record_release(release, fetched, target)
+
+
+def shards_dir(data_dir: Path | str) -> Path | UrlPath:
     """Where datasets live: ``<data root>/shards`` (a URL stays a URL)."""
-    return f"{str(data_dir).rstrip('/')}/shards" if "://" in str(data_dir) else Path(data_dir) / "shards"
+    return data_path(data_dir) / "shards"
 
 
-def record_release(release: Release, fetched: list[Fetched], target: Path) -> Release:
+def record_release(release: Release, fetched: list[Fetched], target: Path | str) -> Release:
     sha = {f.name: got.sha256 for f, got in zip(release.files, fetched)}
     release = dataclasses.replace(release, meta={**release.meta, "sha256": sha})
-    write_json_atomic(Path(target) / RELEASE_FILE, release.to_json())
+    Location(target).write_json(RELEASE_FILE, release.to_json())
     return release
 
 
 def load_release(data_dir: Path | str, source: str, version: str | None = None, prefix: str = "") -> Release:
-    """The downloaded release ``version`` (default: the newest one on disk whose id starts with ``prefix``)."""
-    base = Path(data_dir) / "raw" / source
+    """The downloaded release ``version`` (default: the newest one under the data root whose id starts with ``prefix``)."""
+    base = Location(data_path(data_dir) / "raw" / source)
     if version in (None, "latest"):
-        versions = sorted(p.parent.name for p in base.glob(f"{prefix}*/{RELEASE_FILE}"))
+        versions = sorted(p.rsplit("/", 2)[-2] for p in base.fs.glob(base.full(f"{prefix}*/{RELEASE_FILE}")))
         if not versions:
-            raise SourceError(f"nothing downloaded for {source} under {base}; run `datamill download {source}` first")
+            raise SourceError(f"nothing downloaded for {source} under {base.url}; "
+                              f"run `datamill download {source}` first")
         version = versions[-1]
-    path = base / version / RELEASE_FILE
-    if not path.exists():
-        raise SourceError(f"{source} {version} is not downloaded (no {path}); run `datamill download {source}`")
-    release = Release.from_json(read_json(path))
-    missing = [f.name for f in release.files if not (base / version / f.name).exists()]
+    try:
+        release = Release.from_json(base.read_json(f"{version}/{RELEASE_FILE}"))
+    except FileNotFoundError:
+        raise SourceError(f"{source} {version} is not downloaded (no {base.url}/{version}/{RELEASE_FILE}); "
+                          f"run `datamill download {source}`") from None
+    present = base.child(version).walk()
+    missing = [f.name for f in release.files if f.name not in present]
     if missing:
         raise SourceError(f"{source} {version}: downloaded files are missing: {', '.join(missing)}")
     return release

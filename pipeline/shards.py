@@ -349,10 +349,11 @@ class ShardSet:
 
     def commit(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Publish ``manifest`` as the newest snapshot unless the newest already holds exactly these rows."""
-        newest = self.newest()
-        if newest is not None and snapshots.same_content(newest, manifest):
-            return newest
-        snapshots.commit(self.location, manifest)
+        with self.location.lock(".locks/commit.lock"):  # two builds of one config commit one snapshot
+            newest = self.newest()
+            if newest is not None and snapshots.same_content(newest, manifest):
+                return newest
+            snapshots.commit(self.location, manifest)
         return manifest
 
     def finalize(self, parts: Iterable[Part]) -> dict[str, Any]:

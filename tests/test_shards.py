@@ -231,3 +231,22 @@ def test_gc_keeps_the_retained_snapshots_and_never_the_newest(tmp_path):
     gc(tmp_path, keep=0, grace_seconds=0)
     assert list_snapshots(tmp_path) == [manifests[-1]["snapshot_id"]]
     assert verify(tmp_path) == []
+
+
+def test_card_plots_are_drawn_safely_from_many_threads(tmp_path):
+    """Sources build in parallel: plots must not go through pyplot's global state (ParseException in the demo)."""
+    manifest = shard_job.run(tmp_path)
+    script = f"""
+import sys, json
+from concurrent.futures import ThreadPoolExecutor
+from pipeline.plots import card_plots
+manifest = json.load(open({str(tmp_path / "_manifest.json")!r}))
+with ThreadPoolExecutor(4) as pool:
+    made = list(pool.map(lambda i: card_plots({str(tmp_path)!r}, dict(manifest, snapshot_id=f"t{{i}}")), range(6)))
+assert all(len(m) == 2 for m in made), made
+assert "matplotlib.pyplot" not in sys.modules, "pyplot keeps global state; use the Figure API"
+"""
+    got = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert got.returncode == 0, got.stderr[-2000:]
+    assert (tmp_path / "_plots/t0/drops.png").read_bytes().startswith(b"\x89PNG")
+    assert manifest["totals"]["drops"]

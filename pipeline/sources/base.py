@@ -8,11 +8,12 @@ from typing import Any, Iterator, Protocol
 import pyarrow as pa
 
 from pipeline.download import Downloader, Fetched
-from pipeline.releases import Release, load_release
+from pipeline.location import Location, UrlPath, data_path, materialize
+from pipeline.releases import Release, load_release, local_raw_dir, local_root, raw_dir
 from pipeline.shards import DatasetSpec, Part, Rejects
 from pipeline.storage import cached_dir
 
-__all__ = ["LocalFiles", "Release", "Source"]
+__all__ = ["LocalFiles", "Release", "Source", "data_path"]
 
 
 class Source(Protocol):
@@ -41,19 +42,30 @@ class Source(Protocol):
 
 
 class LocalFiles:
-    """Where a source keeps its files under the data root; every source mixes this in."""
+    """Where a source keeps its files under the data root; every source mixes this in.
+
+    With a remote data root (``s3://...``) the raw files live in the bucket and each host parses a
+    local copy (fetched once, on first use); work files are per-host caches of deterministic steps.
+    """
 
     data_dir: Path
     name: str
     release_prefix: str = ""
 
     def raw_dir(self, release: Release) -> Path:
-        return self.data_dir / "raw" / self.name / release.version
+        local = local_raw_dir(self.data_dir, self.name, release.version)
+        if not isinstance(data_path(self.data_dir), UrlPath):
+            return local
+        remote = Location(raw_dir(self.data_dir, self.name, release.version))
+        for file in release.files:
+            (local / file.name).parent.mkdir(parents=True, exist_ok=True)
+            materialize(remote, file.name, local / file.name, file.size)
+        return local
 
     def load_release(self, version: str) -> Release:
-        """A downloaded release, read back from disk (a part may run in another process or on another host)."""
+        """A downloaded release, read back from the data root (a part may run in another process or host)."""
         return load_release(self.data_dir, self.name, version, self.release_prefix)
 
     def cached(self, release: Release, key: str, build) -> Path:
         """``build(dir)`` once per key under ``work/<source>/<version>/`` (see ``storage.cached_dir``)."""
-        return cached_dir(self.data_dir / "work" / self.name / release.version, key, build)
+        return cached_dir(local_root(self.data_dir) / "work" / self.name / release.version, key, build)

@@ -29,7 +29,7 @@ from pipeline.archives import open_export
 from pipeline.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, PermanentDownloadError, SourceError
 from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
-from pipeline.sources.base import LocalFiles, Release
+from pipeline.sources.base import LocalFiles, Release, data_path
 from pipeline.splits import SplitAssigner
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class Tatoeba(LocalFiles):
             raise ConfigError(f"--compression: choose zst or bz2, got {compression!r}")
         if bucket_ids < 1:
             raise ConfigError("--bucket-ids must be positive")
-        self.data_dir = Path(data_dir)
+        self.data_dir = data_path(data_dir)  # a Path, or a UrlPath for s3://... roots
         self.base_url = (mirror or BASE_URL).rstrip("/") + "/"
         self.pairs_spec = pairs
         self.pairs = parse_pairs(pairs)
