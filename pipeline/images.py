@@ -98,7 +98,9 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGB", rgba.size, (255, 255, 255))
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
-    return image.convert("RGB")  # CMYK, L, P, I;16...
+    if image.mode.startswith("I"):  # 16-bit grayscale PNG (I;16, I;16B) or I: scale, don't clip, to 8 bits
+        image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    return image.convert("RGB")  # CMYK, L, P...
 
 
 def _target(size: tuple[int, int], shorter: int) -> tuple[int, int]:

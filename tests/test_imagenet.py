@@ -93,7 +93,17 @@ def test_parquet_layout(tmp_path):
     build.build(ImageNet(data_dir=out, manual_dir=str(tmp_path / "hf"), size=32), out, progress=False, max_workers=1)
     manifest = load_manifest(dataset(out))
     assert manifest["splits"]["train"]["rows"] == 24 and manifest["splits"]["validation"]["rows"] == 12
-    assert {r["class_name"] for r in read_split(dataset(out), columns=["class_name"]).to_pylist()} >= {"tench, Tinca tinca"}
+    names = {r["class_name"] for r in read_split(dataset(out), columns=["class_name"]).to_pylist()}
+    assert "tench" in names and not any("," in n for n in names), "the same class names as the official layout"
+
+
+def test_hugging_face_layout_names_classes_like_the_official_one(official, tmp_path):
+    data, _ = official
+    write_parquet(tmp_path / "hf")
+    out = tmp_path / "data"
+    build.build(ImageNet(data_dir=out, manual_dir=str(tmp_path / "hf"), size=32), out, progress=False, max_workers=1)
+    ours = [c["name"] for c in json.loads((dataset(out) / "classes.json").read_text())]
+    assert ours == [c["name"] for c in json.loads((dataset(data) / "classes.json").read_text())]
 
 
 def test_holdout_by_content_hash(tmp_path):
@@ -149,3 +159,74 @@ def test_card_has_plots(official):
     card = (dataset(data) / "README.md").read_text()
     for name in ("images", "labels", "drops"):
         assert f"_plots/{name}.png" in card and (dataset(data) / "_plots" / f"{name}.png").stat().st_size > 1000
+
+
+def test_tar_members_over_the_size_cap_are_rejected_unread():
+    import io
+    import tarfile
+
+    from pipeline.shards import Rejects
+    from pipeline.sources.imagenet import _tar_images
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, size in (("small.JPEG", 100), ("huge.JPEG", 50_000)):
+            info = tarfile.TarInfo(name)
+            info.size = size
+            archive.addfile(info, io.BytesIO(b"x" * size))
+    buffer.seek(0)
+    rejects = Rejects("p")
+    got = list(_tar_images(buffer, "n0.tar", rejects, max_bytes=10_000))
+    assert [name for name, _ in got] == ["small.JPEG"] and dict(rejects.counts) == {"too_large": 1}
+
+
+def test_kaggle_val_folder_does_not_follow_symlinks(tmp_path):
+    import csv
+
+    root = tmp_path / "kaggle"
+    write_kaggle(root, ugly=False)
+    secret = tmp_path / "outside.JPEG"
+    val = root / "ILSVRC" / "Data" / "CLS-LOC" / "val"
+    secret.write_bytes(next(val.iterdir()).read_bytes())
+    (val / "ILSVRC2012_val_00009999.JPEG").symlink_to(secret)
+    with open(root / "LOC_val_solution.csv", "a", newline="") as handle:
+        csv.writer(handle).writerow(["ILSVRC2012_val_00009999", f"{SORTED[0]} 1 1 2 2"])
+    out = tmp_path / "data"
+    build.build(ImageNet(data_dir=out, manual_dir=str(root), size=32), out, progress=False, max_workers=1)
+    paths = {r["image"]["path"] for r in read_split(dataset(out), "validation", ["image"]).to_pylist()}
+    assert "ILSVRC2012_val_00009999.JPEG" not in paths
+    assert load_manifest(dataset(out))["totals"]["drops"].get("not_a_file") == 1
+
+
+def test_sixteen_bit_png_keeps_its_brightness():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from pipeline.images import process
+
+    for pixels in (np.full((20, 30), 32768, np.uint16), np.full((20, 30), 32768, ">u2")):  # I;16 and I;16B
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, "PNG")
+        assert Image.open(io.BytesIO(buffer.getvalue())).mode.startswith("I")
+        out = process(buffer.getvalue())
+        mean = np.asarray(Image.open(io.BytesIO(out.data))).mean()
+        assert 120 < mean < 136, f"half brightness, got {mean}"
+
+
+def test_manual_tars_are_md5_checked_against_the_published_list(tmp_path, monkeypatch):
+    import hashlib
+
+    from pipeline import imagenet_layout as L
+    from pipeline.sources.imagenet import verify_manual
+
+    good = b"devkit bytes"
+    (tmp_path / L.DEVKIT).write_bytes(good)
+    monkeypatch.setitem(L.OFFICIAL, L.DEVKIT, (len(good), hashlib.md5(good).hexdigest()))
+    assert verify_manual(tmp_path) == []
+    (tmp_path / L.DEVKIT).write_bytes(b"devkit bytez")
+    problems = verify_manual(tmp_path)
+    assert len(problems) == 1 and "md5" in problems[0] and L.DEVKIT in problems[0]
+    (tmp_path / L.DEVKIT).write_bytes(b"short")
+    assert "bytes" in verify_manual(tmp_path)[0]

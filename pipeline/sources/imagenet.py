@@ -38,6 +38,7 @@ HF_REPO = "ILSVRC/imagenet-1k"
 LICENSE = ("ImageNet terms of access: non-commercial research and educational use only "
            "(https://image-net.org/download). Images belong to their owners.")
 BATCH = 256
+MAX_IMAGE_BYTES = 64 << 20  # the largest ILSVRC-2012 image is ~15 MB; a bigger member is never read into memory
 _VAL_NAME = re.compile(r"^ILSVRC2012_val_\d{8}\.JPEG$")
 
 
@@ -210,7 +211,8 @@ class ImageNet(LocalFiles):
             names = L.synset_names(layout)
             synsets = set(names) or set(self._synsets_seen(layout))
             if not synsets and layout.kind == "parquet":
-                self._classes = [(f"class{i}", n) for i, n in enumerate(_hf_class_names(layout))]
+                # Hugging Face names hold every synonym ("tench, Tinca tinca"); the official layout keeps the first.
+                self._classes = [(f"class{i}", n.split(",")[0].strip()) for i, n in enumerate(_hf_class_names(layout))]
                 return self._classes
             self._classes = [(s, names.get(s, s).split(",")[0].strip()) for s in sorted(synsets)]
         return self._classes
@@ -263,16 +265,17 @@ class ImageNet(LocalFiles):
         elif kind == "dir":
             synset = part.options["synset"]
             for path in sorted((layout.root / L.KAGGLE_DIR / part.options["path"]).iterdir()):
-                if path.is_file() and not path.is_symlink():
-                    yield f"{synset}/{path.name}", path.read_bytes(), synset, index[synset], "train"
-                else:
-                    rejects.add(path.name, "not_a_file", "links and folders are not images")
+                data = _plain_file(path, rejects)
+                if data is not None:
+                    yield f"{synset}/{path.name}", data, synset, index[synset], "train"
         elif kind == "val_dir":
             labels = L.val_labels(layout)
             first, stop = part.options["members"]
             folder = layout.root / L.KAGGLE_DIR / "val"
             for name in sorted(p.name for p in folder.iterdir())[first:stop]:
-                yield from _labelled(name, (folder / name).read_bytes(), labels, index, rejects)
+                data = _plain_file(folder / name, rejects)
+                if data is not None:
+                    yield from _labelled(name, data, labels, index, rejects)
         elif kind == "parquet":
             yield from self._parquet_images(layout, part, rejects)
 
@@ -343,22 +346,60 @@ def _members(path: Path) -> list[tarfile.TarInfo]:
         return archive.getmembers()
 
 
-def _unsafe(member: tarfile.TarInfo) -> tuple[str, str] | None:
+def _unsafe(member: tarfile.TarInfo, max_bytes: int = MAX_IMAGE_BYTES) -> tuple[str, str] | None:
     """Why a member must not be used (its path is never used to write anything anyway)."""
     name = member.name
     if name.startswith("/") or ".." in PurePosixPath(name).parts or "\\" in name:
         return "unsafe_path", f"member path escapes the archive: {name[:200]!r}"
     if not member.isfile():
         return "not_a_file", f"{name[:200]!r} is a link, device or folder"
+    if member.size > max_bytes:
+        return "too_large", f"{name[:200]!r} is {member.size:,} bytes (limit {max_bytes:,})"
     return None
 
 
-def _tar_images(handle, archive_name: str, rejects: Rejects) -> Iterator[tuple[str, bytes]]:
+def _plain_file(path: Path, rejects: Rejects, max_bytes: int = MAX_IMAGE_BYTES) -> bytes | None:
+    """A folder entry's bytes, unless it is a link (never followed), not a file, or over the size cap."""
+    if path.is_symlink() or not path.is_file():
+        rejects.add(path.name, "not_a_file", "links and folders are not images")
+        return None
+    size = path.stat().st_size
+    if size > max_bytes:
+        rejects.add(path.name, "too_large", f"{size:,} bytes (limit {max_bytes:,})")
+        return None
+    return path.read_bytes()
+
+
+def verify_manual(root: Path | str, chunk: int = 8 << 20) -> list[str]:
+    """Problems of the official archives in a manual directory against the published sizes and md5s.
+
+    The hook ``datamill verify`` calls for ImageNet: each of the published tars present is
+    size-checked, then md5-hashed in chunks (constant memory; ~140 GB takes a while).
+    """
+    problems = []
+    for name, (size, md5) in L.OFFICIAL.items():
+        path = Path(root) / name
+        if not path.is_file():
+            continue
+        if path.stat().st_size != size:
+            problems.append(f"{path}: {path.stat().st_size:,} bytes, the published size is {size:,}")
+            continue
+        digest = hashlib.md5()
+        with open(path, "rb") as handle:
+            while block := handle.read(chunk):
+                digest.update(block)
+        if digest.hexdigest() != md5:
+            problems.append(f"{path}: md5 {digest.hexdigest()}, the published md5 is {md5}")
+    return problems
+
+
+def _tar_images(handle, archive_name: str, rejects: Rejects, max_bytes: int = MAX_IMAGE_BYTES
+                ) -> Iterator[tuple[str, bytes]]:
     """(base name, bytes) of the regular files of a tar read as a stream; the rest is rejected."""
     try:
         with tarfile.open(fileobj=handle, mode="r|") as archive:
             for member in archive:
-                problem = _unsafe(member)
+                problem = _unsafe(member, max_bytes)
                 if problem:
                     rejects.add(member.name[:200], *problem)
                     continue
