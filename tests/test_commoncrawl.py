@@ -48,6 +48,13 @@ def test_newest_crawl_and_kept_pages(wet):
     assert len({r["id"] for r in rows}) == len(rows)
 
 
+def test_the_card_says_which_rules_other_languages_skip(wet):
+    data, _ = wet
+    card = (text_dir(data) / "README.md").read_text()
+    assert "gopher:word_count is skipped for languages written without spaces" in card
+    assert "Stop words per language: de, en" in card and '"unspaced_languages"' in card
+
+
 def test_duplicates_across_files_are_dropped_deterministically(wet, server, tmp_path):
     data, expected = wet
     reasons = {}

@@ -135,10 +135,17 @@ class CommonCrawl(LocalFiles):
             raise ConfigError(f"commoncrawl has the dataset 'text', not {dataset!r}")
         return DatasetSpec(root=shards_dir / self.name / release.version / dataset, source=self.name,
                            dataset=dataset, version=release.version, schema=SCHEMA, config=self.config(),
-                           license=LICENSE, description=f"Web text from {release.version} ({self.mode} files), "
-                                                        f"filtered ({self.preset.name}) and deduplicated.",
+                           license=LICENSE, description=self._description(release),
                            target_shard_bytes=self.target_shard_bytes,
                            row_group_bytes=min(96 << 20, self.target_shard_bytes))
+
+    def _description(self, release: Release) -> str:
+        described = self.preset.describe()
+        skipped = "; ".join(f"{rule} is skipped for {why}" for rule, why in described["skipped"].items())
+        return (f"Web text from {release.version} ({self.mode} files), filtered ({self.preset.name}) and "
+                f"deduplicated (exact and MinHash, earliest copy kept"
+                f"{', and against ' + ', '.join(self.dedup_against) if self.dedup_against else ''}). "
+                f"Stop words per language: {', '.join(described['stop_words'])}. {skipped}.")
 
     def prepare_units(self, dataset: str, release: Release) -> list[str]:
         return [f.name for f in release.files]
