@@ -109,17 +109,17 @@ class Location:
 
     # -- writing ------------------------------------------------------------------------
 
-    def write_bytes(self, name: str, data: bytes) -> None:
+    def write_bytes(self, name: str, data: bytes, durable: bool = True) -> None:
         """Readers see all of ``data`` or nothing: rename on local disk, a single PUT on an object store."""
         if self.local:
-            write_bytes_atomic(Path(self.full(name)), data)
+            write_bytes_atomic(Path(self.full(name)), data, durable)
         else:
             self.fs.pipe_file(self.full(name), data)
 
-    def write_json(self, name: str, obj: Any) -> None:
+    def write_json(self, name: str, obj: Any, durable: bool = True) -> None:
         import json
 
-        self.write_bytes(name, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+        self.write_bytes(name, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode(), durable)
 
     @contextlib.contextmanager
     def create(self, name: str) -> Iterator[HashingWriter]:

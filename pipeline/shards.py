@@ -275,7 +275,8 @@ class ShardSet:
 
         def begun(name: str) -> None:
             journal["files"].append(name)
-            self.location.write_json(self._record_name(part.id, ".attempt"), journal)
+            # A cleanup hint, not a commit: if a crash loses it, gc still finds the orphans (nothing lists them).
+            self.location.write_json(self._record_name(part.id, ".attempt"), journal, durable=False)
 
         rejects = Rejects(part.id)
         writers: dict[str, ShardWriter] = {}

@@ -41,11 +41,15 @@ def temp_path(final: Path) -> Path:
     return Path(name)
 
 
-def write_bytes_atomic(final: Path, data: bytes) -> None:
+def write_bytes_atomic(final: Path, data: bytes, durable: bool = True) -> None:
+    """Readers see all of ``data`` or the old file; ``durable=False`` skips the fsyncs (for hints, not commits)."""
     tmp = temp_path(final)
     try:
         tmp.write_bytes(data)
-        commit(tmp, final)
+        if durable:
+            commit(tmp, final)
+        else:
+            os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
