@@ -5,7 +5,8 @@ their own Lua modules), so nothing is guessed; what must go are the parts of a p
 are not its prose, known by the classes and roles MediaWiki gives them: infoboxes,
 navboxes, hatnotes, message boxes, reference markers and lists, figures, galleries,
 tables, math, edit links. The same tags the wikitext cleaner drops are dropped here, so
-the two formats can be compared page by page. ``<sup>``/``<sub>`` digits become Unicode
+the two formats can be compared page by page; they are skipped by the extractor itself (no DOM
+edits, which cost ~20x more). ``<sup>``/``<sub>`` digits become Unicode
 (km², H₂O), as in the wikitext cleaner.
 """
 
@@ -19,28 +20,24 @@ from pipeline.text.html import main_text
 from pipeline.wikiretention import words
 from pipeline.wikitemplates import script
 
-DROPPED = ", ".join([
+DROPPED = [
     "table.infobox", ".navbox", "[role=navigation]", ".vertical-navbox", ".sidebar", ".hatnote", "[role=note]",
     ".ambox", ".metadata", ".noprint", ".mw-references-wrap", "ol.references", ".reflist", "sup.reference",
     ".mw-ref", "figure", ".thumb", ".gallery", ".mw-gallery-traditional", "table", ".mwe-math-element", "math",
     ".mw-editsection", ".catlinks", ".mw-empty-elt", "style", "script", "link", "meta", ".IPA", ".mw-cite-backlink",
-])
-PROSE_BLOCKS = "p, li, dd, dt, h2, h3, h4, h5, h6"  # what a page's prose is written in, boxes included
+]
 _SCRIPT_TAG = re.compile(r"<(sup|sub)>([0-9+\-−=()]+)</\1>")
 _SPACES = re.compile(r"[ \t\u00a0\u202f\u2009]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def article_text(html: str) -> tuple[str, int]:
-    """(the article's prose as plain text, letter-words in its prose blocks before anything was removed)."""
+    """(the article's prose as plain text, letter-words of the whole page's text before anything was removed)."""
     tree = HTMLTree.parse(_SCRIPT_TAG.sub(lambda m: script(m.group(2), m.group(1)), html))
     if tree.body is None:
         return "", 0
-    source = sum(words(block.text) for block in tree.body.query_selector_all(PROSE_BLOCKS))
-    for element in tree.body.query_selector_all(DROPPED):
-        if element.parent is not None:  # not inside a box already removed
-            element.parent.remove_child(element)
-    return _tidy(main_text(tree, main_content=False)), source
+    source = words(main_text(tree, main_content=False))  # (an element's .text is ~100x slower than this)
+    return _tidy(main_text(tree, main_content=False, skip=DROPPED)), source  # skipping: ~20x faster than removing
 
 
 def _tidy(text: str) -> str:

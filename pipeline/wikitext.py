@@ -37,7 +37,7 @@ ITEM_TAGS = {"li", "dd", "dt", "figcaption"}
 _MAGIC = re.compile(r"__[A-Z]+__")
 _UNCLOSED = re.compile(r"\{\{[^\n]*")  # a template the parser could not close: junk to the end of line
 _EMPTY_PARENS = re.compile(r"\(\s*[,;:]?\s*\)")
-_DANGLING_COMMA = re.compile(r"\s*[,;]\s*(?=\))|(?<=\()\s*[,;]\s*")  # "(München, )" once the IPA went
+_DANGLING_COMMA = re.compile(r"\( *[,;] *|[,;] *\)")  # "(München, )" once the IPA went
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _SPACE_BEFORE_PUNCT = re.compile(r" +([,.;:!?)\]])")
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -46,6 +46,7 @@ _ITALIC_POSSESSIVE = re.compile(r"''([^'\n]+)'''(?=s\b)")  # ''Title'''s → Tit
 _STYLE = re.compile(r"'{2,5}")
 _SIMPLE_LINK = re.compile(r"\[\[([^\[\]|\n]*)(?:\|([^\[\]]*))?\]\]")
 _LIST_GAPS = re.compile(r"\n\s*\n")
+_NEEDS_PARSER = re.compile(r"\[\[|<|''|&|\{\{\{|\n[=*#:;]|\[https?:")
 renders = tpl.renders
 
 
@@ -95,22 +96,45 @@ def has_residue(text: str) -> bool:
 
 
 def _drop_layout_templates(text: str) -> str:
-    """Cut every top-level {{template}} that is not rendered (infoboxes, citations, navboxes...)."""
+    """Cut every top-level {{template}} that is not rendered (infoboxes, citations, navboxes...); render the
+    simple rendered ones (no nested template, link, tag or quote) here, so they never reach the parser."""
     if "{{" not in text:
         return text
-    pieces, kept_from, depth, start = [], 0, 0, 0
+    pieces, kept_from, depth, start, nested = [], 0, 0, 0, False
     for match in _BRACES.finditer(text):
         if match.group() == "{{":
             if depth == 0:
-                start = match.start()
+                start, nested = match.start(), False
+            else:
+                nested = True
             depth += 1
         elif depth:
             depth -= 1
-            if depth == 0 and not renders(_name_at(text, start + 2)):
+            if depth:
+                continue
+            name = _name_at(text, start + 2)
+            if not renders(name):
                 pieces.append(text[kept_from:start])
+                kept_from = match.end()
+            elif not nested and (simple := _render_simple(name, text[start + 2:match.start()])) is not None:
+                pieces.append(text[kept_from:start] + simple)
                 kept_from = match.end()
     pieces.append(text[kept_from:])
     return "".join(pieces)
+
+
+def _render_simple(name: str, inner: str) -> str | None:
+    """A rendered template's text straight from its parameters, or None when it needs the parser."""
+    if _NEEDS_PARSER.search(inner) or ":" in name:
+        return None
+    positional, named = [], {}
+    for param in inner.split("|")[1:]:
+        key, sep, value = param.partition("=")
+        if sep:
+            named[key.strip().lower()] = value.strip()
+        else:
+            positional.append(param.strip())
+    return _render_template(name, positional, named)
 
 
 def _strip_style(text: str) -> str:
@@ -132,7 +156,7 @@ def _tidy(text: str) -> str:
     text = _MAGIC.sub("", text)
     text = _UNCLOSED.sub("", text)
     text = _EMPTY_PARENS.sub("", text)
-    text = _DANGLING_COMMA.sub("", text)
+    text = _DANGLING_COMMA.sub(lambda m: m.group()[0] if m.group()[0] == "(" else ")", text)
     text = _SPACES.sub(" ", text)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     lines = [line.strip() for line in text.split("\n")]

@@ -42,9 +42,11 @@ def decode(body: bytes, content_type: str | None) -> tuple[str, str]:
     return bytes_to_str(body, encoding), encoding
 
 
-def main_text(html: str | HTMLTree, main_content: bool = True) -> str:
-    """Visible text; ``main_content=False`` keeps every block (for pages whose boilerplate was removed already)."""
-    return extract_plain_text(html, main_content=main_content, alt_texts=False, links=False, list_bullets=False)
+def main_text(html: str | HTMLTree, main_content: bool = True, skip: list[str] | None = None) -> str:
+    """Visible text; ``main_content=False`` keeps every block, ``skip`` drops elements by CSS selector
+    (for pages whose boilerplate is known by its markup, such as Wikipedia's)."""
+    return extract_plain_text(html, main_content=main_content, alt_texts=False, links=False, list_bullets=False,
+                              skip_elements=skip)
 
 
 def _from_header(content_type: str | None) -> str | None:
