@@ -101,28 +101,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_workers_on_loopback(shards, tmp_path):
-    dataset, options = SMALL["language_id"]
-    settings = config(options, steps=6, checkpoint_every=3, eval_every=100, strategy="multiworker",
-                      trace_batches=True, baseline_batches=1)
+def two_workers(data: str, run: Path, settings: TrainConfig, resume: bool = False) -> None:
+    """One MultiWorkerMirroredStrategy run on two local processes."""
     ports = [free_port(), free_port()]
-    run = tmp_path / "run"
     workers = []
     for index in range(2):
         tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CONFIG": json.dumps(tf_config)}
         workers.append(subprocess.Popen(
-            [sys.executable, "-m", "models.train", "--model", "language_id", "--data", str(shards[dataset]),
-             "--run-dir", str(run), "--config", json.dumps(settings.__dict__)],
+            [sys.executable, "-m", "models.train", "--model", "language_id", "--data", data,
+             "--run-dir", str(run), "--config", json.dumps(settings.__dict__)] + (["--resume"] if resume else []),
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = [w.communicate(timeout=300) for w in workers]
     assert all(w.returncode == 0 for w in workers), [o[1][-2000:] for o in outputs]
+
+
+def test_two_workers_on_loopback(shards, tmp_path):
+    dataset, options = SMALL["language_id"]
+    settings = config(options, steps=6, checkpoint_every=3, eval_every=100, strategy="multiworker",
+                      trace_batches=True, baseline_batches=1)
+    run = tmp_path / "run"
+    two_workers(str(shards[dataset]), run, settings)
     assert (run / "report.json").exists() and (run / "model.keras").exists()
     assert not (run / ".worker1" / "report.json").exists(), "only the chief writes the shared files"
     first, second = traces(run, 0), traces(run, 1)
     assert set(first) == set(second) == set(range(1, 7))
     assert all(first[s] != second[s] for s in first), "workers read different shards"
     assert (run / "positions" / "step-00000006-worker1.json").exists()
+    # Stopped at step 3, then resumed: both workers go on with the data the uninterrupted run saw.
+    stopped = tmp_path / "stopped"
+    two_workers(str(shards[dataset]), stopped, TrainConfig(**{**settings.__dict__, "steps": 3}))
+    two_workers(str(shards[dataset]), stopped, settings, resume=True)
+    for worker in (0, 1):
+        want, got = traces(run, worker), traces(stopped, worker)
+        assert {s: got[s] for s in (4, 5, 6)} == {s: want[s] for s in (4, 5, 6)}, f"worker {worker} resumed elsewhere"
 
 
 def test_cli_train_and_evaluate(shards, tmp_path):
