@@ -359,10 +359,10 @@ def serve(config: Annotated[Path, typer.Option("--config", help="The datamill.to
                   "dask_address": settings.dask_address, **settings.source_options(source)}
         schedule = {"interval": every} if every else ({"cron": settings.schedule(source)} if settings.schedule(source) else {})
         deployments.append(_flow(source).to_deployment(name=f"{source}-scheduled", parameters=params, **schedule))
-    # The whole build (sources → tokenizers → training) weekly too, so a refresh trains on the new snapshot.
-    build_schedule = {"interval": every} if every else {"cron": WEEKLY_BUILD}
+    # The whole build (sources → tokenizers → training) weekly too, so a refresh trains on the new snapshot
+    # (a new run: runs are keyed by data snapshot). --every leaves it weekly.
     deployments.append(_flow("build").to_deployment(name="build-all", parameters={"config": str(config.resolve())},
-                                                    **build_schedule))
+                                                    cron=WEEKLY_BUILD))
     typer.echo(f"serving {len(deployments)} deployments: " + ", ".join(d.name for d in deployments))
     prefect_serve(*deployments)
 
