@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import mwparserfromhell
 from mwparserfromhell.nodes import (
-    Argument, Comment, ExternalLink, Heading, HTMLEntity, Tag, Template, Text, Wikilink,
+    Argument, ExternalLink, Heading, HTMLEntity, Tag, Template, Text, Wikilink,
 )
 
 from pipeline import wikitemplates as tpl
