@@ -48,6 +48,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.commoncrawl_extract
 	$(BIN)/python -m bench.stream
 	$(BIN)/python -m bench.train_step
+	$(BIN)/python -m bench.class_mix_fixture
+	$(BIN)/python -m bench.class_mix --classes 500 --rows-per-class 80
+	$(BIN)/python -m bench.input_pipeline --images 1500 --texts 10000
 
 # Refresh the pinned constraints after changing dependencies in pyproject.toml.
 lock: $(STAMP)
