@@ -99,3 +99,31 @@ def test_wikipedia_boxes_references_and_figures_go_lists_and_scripts_stay():
     text, source = article_text(page)
     assert text == "Lead sentence here. Area 5 km²; water is H₂O.\n\nAn item of a list."
     assert source >= 8 + 5 + 2 + 2 + 5  # counted before removal: the text and list, the box, the refs, the hatnote
+
+
+def test_a_truncated_archive_keeps_what_came_before_and_counts_the_rest(tmp_path, expected, upstream):
+    from pipeline.shards import Rejects
+    from pipeline.sources.wikipedia_html import _lines
+
+    whole = (upstream / "wikimedia" / "other/enterprise_html/runs/20261101" / html_name("simplewiki", "20261101")).read_bytes()
+    cut = tmp_path / "cut.json.tar.gz"
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    rejects = Rejects("p0")
+    lines = list(_lines(cut, rejects))
+    assert 0 < len(lines) < 45 and dict(rejects.counts) == {"corrupt_archive": 1}
+
+
+def test_records_outside_namespace_0_or_without_an_id_are_dropped(tmp_path):
+    from pipeline.shards import Rejects
+    from pipeline.sources.base import Release
+
+    source = WikipediaHTML(data_dir=tmp_path)
+    release = Release("wikipedia_html", "simplewiki-20261101", (), {"date": "20261101"})
+    rejects = Rejects("p0")
+    body = {"html": "<html><body><p>Some words here.</p></body></html>"}
+    assert source._html_article({"identifier": 5, "name": "Talk:X", "namespace": {"identifier": 1},
+                                 "article_body": body}, release, rejects) is None
+    assert source._html_article({"name": "No id", "article_body": body}, release, rejects) is None
+    row = source._html_article({"identifier": 6, "name": "X", "article_body": body}, release, rejects)
+    assert row["text"] == "Some words here." and row["words"] == 3
+    assert dict(rejects.counts) == {"namespace": 1, "bad_record": 1}
