@@ -69,6 +69,7 @@ def test_slices_cover_every_article_once_and_drops_are_counted(built, expected):
     assert manifest["totals"]["rows"] == len(expected.articles)
     assert manifest["totals"]["drops"] == expected.drops
     assert manifest["config"]["format"] == "enterprise_html"
+    assert "## Prose retention" in (articles(built) / "README.md").read_text()
 
 
 def test_the_dump_is_streamed_not_extracted(built):

@@ -51,9 +51,6 @@ SCHEMA = pa.schema([
     ("words", pa.int32()), ("source_words", pa.int32()), ("repairs", pa.list_(pa.string())),
 ])
 BATCH_PAGES = 500
-# The card's prose-retention section, where DatasetSpec takes a card section (pipeline/shards.py).
-_CARD_SECTION = ({"card_section": retention.card_section}
-                 if "card_section" in getattr(DatasetSpec, "__dataclass_fields__", {}) else {})
 
 
 def shard_stats(table: pa.Table) -> dict[str, int]:
@@ -192,7 +189,7 @@ class Wikipedia(LocalFiles):
             version=release.version, schema=SCHEMA, config=config, license=LICENSE,
             description=f"Plain-text articles (namespace 0, no redirects) of {self.wiki}, dump {release.meta['date']}.",
             target_shard_bytes=self.target_shard_bytes, row_group_bytes=min(96 << 20, self.target_shard_bytes),
-            stats=shard_stats, **_CARD_SECTION,
+            stats=shard_stats, card_section=retention.card_section,
         )
 
     def parts(self, dataset: str, release: Release) -> list[Part]:

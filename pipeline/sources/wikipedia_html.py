@@ -29,7 +29,6 @@ from pipeline.wikiretention import card_section, words
 
 RUNS = "other/enterprise_html/runs"
 SLICE_BYTES = 2 << 30  # one slice per this much compressed input, when not given
-_CARD = {"card_section": card_section} if "card_section" in getattr(DatasetSpec, "__dataclass_fields__", {}) else {}
 
 
 def dump_name(wiki: str, date: str) -> str:
@@ -85,7 +84,7 @@ class WikipediaHTML(Wikipedia):
             description=(f"Plain-text articles of {self.wiki} from the MediaWiki-rendered HTML "
                          f"(Wikimedia Enterprise dump {release.meta['date']})."),
             target_shard_bytes=self.target_shard_bytes, row_group_bytes=base.row_group_bytes,
-            stats=shard_stats, **_CARD,
+            stats=shard_stats, card_section=card_section,
         )
 
     def _slices(self, release: Release) -> int:
