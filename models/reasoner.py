@@ -1,0 +1,224 @@
+"""The ``reasoner``: a byte-level Transformer that reads a question and writes its answer, greedily.
+
+Encoder: byte embeddings, one strided convolution (``stride`` bytes per position, so attention
+runs on a third of the length: the CPU budget), learned positions, Transformer blocks. Decoder:
+one or two Transformer blocks over the answer bytes with cross-attention to the encoder; answers
+(numbers and names alike) come out byte by byte until EOS. It trains in the shared loop; each
+evaluation measures exact match on validation and on a fixed sample of the test split (unseen
+names, held-out ages), and the run's report carries that curve against examples seen.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from models.layers import TokenAndPosition, decoder_block, encoder_block
+from models.tasks import Task
+from pipeline.features.reasoning import BOS, EOS, FAMILY_NAMES, QuestionAnswer, byte_matrix, decode_bytes
+
+SEED_QUESTION = "Jack is 12 years old. Jane is 10. Kate is older than Jane, and younger than Jack. How old is Kate?"
+
+
+@keras.saving.register_keras_serializable("datamill")
+class LearnedPositions(layers.Layer):
+    """Adds a learned vector per position (the encoder's positions after the strided convolution)."""
+
+    def __init__(self, length: int, dim: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.length, self.dim = length, dim
+
+    def build(self, input_shape) -> None:
+        self.table = self.add_weight(shape=(self.length, self.dim), initializer="glorot_uniform", name="table")
+
+    def call(self, x):
+        return x + self.table[None, : ops.shape(x)[1]]
+
+    def get_config(self):
+        return {**super().get_config(), "length": self.length, "dim": self.dim}
+
+
+class Reasoner(Task):
+    """Question bytes → answer bytes; exact match per family, beside a k-NN baseline on character n-grams."""
+
+    def __post_init__(self) -> None:
+        self.primary, self.mode = "exact_match", "max"
+        self.max_len = self.option("max_len", 144)
+        self.answer_len = self.option("answer_len", 12)
+        self.curve: list[dict[str, Any]] = []
+
+    def prepare(self, run_dir) -> None:
+        self.run_dir = Path(run_dir)
+        self.test_sample = load_rows(self.data, "test", self.option("test_sample", 600))
+
+    def vocabulary(self) -> dict[str, Any]:
+        return {"bytes": 256}
+
+    def feature(self, train: bool):
+        return QuestionAnswer(self.max_len, self.answer_len)
+
+    def build_model(self) -> keras.Model:
+        dim, heads = self.option("dim", 64), self.option("heads", 4)
+        stride, kernel = self.option("stride", 3), self.option("kernel", 6)
+        question = keras.Input((self.max_len,), dtype="int32", name="question")
+        x = layers.Embedding(256, self.option("embed", 32))(question)
+        x = layers.Conv1D(dim, kernel, strides=stride, padding="same", activation="gelu")(x)
+        x = LearnedPositions(-(-self.max_len // stride), dim)(x)
+        for _ in range(self.option("layers", 3)):
+            x = encoder_block(x, dim, heads, dim * self.option("ff", 2), self.option("dropout", 0.0))
+        encoder = keras.Model(question, x, name="encoder")
+        memory = keras.Input(x.shape[1:], name="memory")
+        answer = keras.Input((self.answer_len,), dtype="int32", name="decoder_inputs")
+        y = TokenAndPosition(256, self.answer_len, dim)(answer)
+        for _ in range(self.option("decoder_layers", 1)):
+            y = decoder_block(y, dim, heads, dim * self.option("ff", 2), self.option("dropout", 0.0), memory)
+        decoder = keras.Model([memory, answer], layers.Dense(256)(y), name="decoder")
+        q = keras.Input((self.max_len,), dtype="int32", name="question")
+        a = keras.Input((self.answer_len,), dtype="int32", name="decoder_inputs")
+        return keras.Model([q, a], decoder([encoder(q), a]), name="reasoner")
+
+    def split(self, batch):
+        return (batch["question"], batch["decoder_inputs"]), batch["targets"]
+
+    def per_example_loss(self, targets, outputs):
+        loss = keras.losses.sparse_categorical_crossentropy(targets, outputs, from_logits=True)
+        mask = ops.cast(ops.not_equal(targets, 0), loss.dtype)
+        return ops.sum(loss * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
+
+    # -- answering ------------------------------------------------------------------------
+
+    def answer(self, model, questions: list[str], batch: int = 256) -> list[str]:
+        """Greedy answers, encoding each question once and decoding byte by byte."""
+        out: list[str] = []
+        for start in range(0, len(questions), batch):
+            out += self.answer_ids(model, byte_matrix(questions[start: start + batch], self.max_len))
+        return out
+
+    def answer_ids_batched(self, model, question_ids: np.ndarray, batch: int = 256) -> list[str]:
+        return [a for start in range(0, len(question_ids), batch)
+                for a in self.answer_ids(model, question_ids[start: start + batch])]
+
+    def answer_ids(self, model, question_ids: np.ndarray) -> list[str]:
+        encode, decode = self._compiled(model)
+        memory = encode(question_ids)
+        tokens = np.zeros((len(question_ids), self.answer_len), np.int32)
+        tokens[:, 0] = BOS
+        done = np.zeros(len(question_ids), bool)
+        for position in range(self.answer_len - 1):
+            step = np.asarray(decode(memory, tokens))[:, position].argmax(-1)
+            tokens[:, position + 1] = np.where(done, 0, step)
+            done |= step == EOS
+            if done.all():
+                break
+        return [decode_bytes(row[1:]) for row in tokens]
+
+    def _compiled(self, model):
+        """Graph-compiled encoder and decoder calls (eager Keras calls cost more than the math here)."""
+        import tensorflow as tf
+
+        if getattr(self, "_compiled_for", None) is not model:
+            encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
+            self._encode = tf.function(lambda q: encoder(q, training=False), reduce_retracing=True)
+            self._decode = tf.function(lambda m, t: decoder([m, t], training=False), reduce_retracing=True)
+            self._compiled_for = model
+        return (lambda q: self._encode(tf.constant(q, tf.int32)),
+                lambda m, t: self._decode(m, tf.constant(t, tf.int32)))
+
+    # -- evaluation -----------------------------------------------------------------------
+
+    def evaluate(self, model, batches: Iterable[dict]) -> dict[str, float]:
+        batches = list(batches)
+        metrics: dict[str, float] = {}
+        if batches:
+            losses = [float(ops.mean(self.per_example_loss(b["targets"], model((b["question"], b["decoder_inputs"]),
+                                                                               training=False)))) for b in batches]
+            predicted = self.answer_ids_batched(model, np.concatenate([np.asarray(b["question"]) for b in batches]))
+            truth = [decode_bytes(row) for b in batches for row in np.asarray(b["targets"])]
+            families = np.concatenate([np.asarray(b["family"]) for b in batches])
+            metrics = {"loss": float(np.mean(losses)), **exact_match(predicted, truth, families)}
+        if self.test_sample is not None:
+            questions, answers, families = self.test_sample
+            scores = exact_match(self.answer(model, questions), answers, families)
+            metrics.update({f"test_{k}": v for k, v in scores.items()})
+        self.curve.append(metrics)
+        return metrics
+
+    def baseline(self, train_batches, validation_batches) -> dict[str, float]:
+        from models.reasoner_knn import NgramKNN
+
+        train = [(decode_bytes(q), decode_bytes(t)) for b in train_batches
+                 for q, t in zip(np.asarray(b["question"]), np.asarray(b["targets"]))]
+        if not train or self.test_sample is None:
+            return {}
+        knn = NgramKNN([q for q, _ in train], [a for _, a in train])
+        questions, answers, families = self.test_sample
+        scores = exact_match(knn.predict(questions), answers, families)
+        return {f"knn_test_{k}": v for k, v in scores.items()}
+
+    def extras(self, model) -> dict[str, Any]:
+        extras: dict[str, Any] = {"seed_question": SEED_QUESTION, "seed_answer": self.answer(model, [SEED_QUESTION])[0]}
+        plot = self.plot_curve()
+        if plot is not None:
+            extras["curve_plot"] = plot
+        return extras
+
+    def plot_curve(self) -> str | None:
+        """Exact match (test sample) against training examples seen, as ``accuracy.png`` in the run."""
+        from models.reasoner_knn import plot_accuracy
+
+        saved = self.run_dir / "config.json"  # written by the loop once the run starts
+        config = json.loads(saved.read_text()) if saved.exists() else {}
+        every, batch, steps = config.get("eval_every"), config.get("batch_size"), config.get("steps")
+        if not self.curve or not every or not batch:
+            return None
+        # evaluations come every ``eval_every`` steps, and once more at the end of the run
+        seen = [min((i + 1) * every, steps) * batch for i in range(len(self.curve) - 1)] + [steps * batch]
+        return plot_accuracy(self.run_dir / "accuracy.png", seen, self.curve)
+
+
+def exact_match(predicted: list[str], truth: list[str], families: np.ndarray) -> dict[str, float]:
+    """Overall and per-family share of answers exactly right."""
+    right = np.asarray([p == t for p, t in zip(predicted, truth)], bool)
+    families = np.asarray(families)
+    scores = {"exact_match": float(right.mean()) if len(right) else float("nan")}
+    for index, name in enumerate(FAMILY_NAMES):
+        mine = families == index
+        if mine.any():
+            scores[f"exact_match_{name}"] = float(right[mine].mean())
+    return scores
+
+
+def load_rows(root: str, split: str, limit: int | None) -> tuple[list[str], list[str], np.ndarray] | None:
+    """(questions, answers, family indices) of the first ``limit`` rows of a split (None: no such split)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.errors import ShardError
+    from pipeline.features.reasoning import _family_index
+    from pipeline.features.stream import list_shards
+
+    try:
+        shards, _ = list_shards(root, split)
+    except ShardError:
+        return None
+    import fsspec
+
+    tables, have = [], 0
+    for shard in sorted(shards, key=lambda s: s.url):
+        fs, path = fsspec.core.url_to_fs(shard.url)
+        with fs.open(path, "rb") as handle:
+            table = pq.read_table(handle, columns=["question", "answer", "family"])
+        tables.append(table)
+        have += table.num_rows
+        if limit is not None and have >= limit:
+            break
+    table = pa.concat_tables(tables)
+    if limit is not None:
+        table = table.slice(0, limit)
+    return (table.column("question").to_pylist(), table.column("answer").to_pylist(),
+            _family_index(table.column("family")))

@@ -1,0 +1,101 @@
+"""The reasoning source: every answer unique (checked independently), shards reproducible, splits disjoint."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+
+from pipeline import build as stages
+from pipeline.errors import ConfigError
+from pipeline.reasoning.generate import Generator, heldout_pairs
+from pipeline.reasoning.names import COMMON, pools
+from pipeline.shards import Rejects, load_manifest, read_split
+from pipeline.sources.reasoning import Reasoning
+from pipeline.splits import SplitAssigner
+from tests.reasoning_checker import solutions
+
+ALL = ("between", "offset", "ratio", "order", "difference", "time")
+
+
+def _rows(n: int, families=ALL, seed: int = 0):
+    rejects = Rejects("t")
+    table = Generator(families, seed, SplitAssigner(None, salt="t")).table(0, 0, n, rejects)
+    return table, rejects
+
+
+def test_every_answer_is_the_only_one_by_brute_force():
+    table, rejects = _rows(2000)
+    rows = table.to_pylist()
+    assert {r["family"] for r in rows} == set(ALL)
+    for row in rows:
+        assert solutions(row["facts"]) == {row["answer"]}, row
+        for name in re.findall(r"[A-Z][A-Za-z]+", row["facts"]):
+            assert name in row["question"], (name, row)
+    # the redraws were counted, and a rejected draw really has no single answer
+    assert set(rejects.counts) <= {"ambiguous", "contradictory", "too_long"} and rejects.counts["contradictory"]
+    rejected = rejects.table().to_pylist()
+    for reject in [r for r in rejected if r["reason"] != "too_long"][:300]:
+        assert len(solutions(reject["detail"])) != 1, reject
+
+
+def test_the_seed_question_shape_is_generated():
+    table, _ = _rows(600, families=("between",))
+    questions = table.column("question").to_pylist()
+    assert any(re.fullmatch(r"\w+ is \d+ years old\. \w+ is \d+\. \w+ is older than \w+, and younger than \w+\. "
+                            r"How old is \w+\?", q) for q in questions)
+    assert any(" but older than " in q for q in questions) and any(" is aged " in q for q in questions)
+
+
+def test_test_split_uses_unseen_names_and_heldout_pairs():
+    table, _ = _rows(6000, families=("between",))
+    split = table.column("_split").to_numpy(zero_copy_only=False)
+    names = [set(re.findall(r"[A-Z][A-Za-z]+", f)) for f in table.column("facts").to_pylist()]
+    test_names = set().union(*(n for n, s in zip(names, split) if s == "test"))
+    other_names = set().union(*(n for n, s in zip(names, split) if s != "test"))
+    assert test_names and other_names and not test_names & other_names
+    train_pool, test_pool = pools()
+    assert not set(train_pool) & set(test_pool) and set(COMMON) <= set(train_pool)
+    held = heldout_pairs()
+    for facts, s in zip(table.column("facts").to_pylist(), split):
+        low, high = (int(v) for v in re.findall(r"=(\d+);", facts)[:2])  # the two anchors come first
+        assert held[low, high] == (s == "test"), facts
+
+
+def _build(tmp_path, **options):
+    source = Reasoning(tmp_path, examples=2000, part_rows=800, **options)
+    return stages.build(source, tmp_path, max_workers=1, progress=False)["questions"]
+
+
+def test_shards_are_byte_identical_for_a_seed_and_config(tmp_path):
+    first = _build(tmp_path / "a")
+    second = _build(tmp_path / "b")
+    digests = lambda m: [(s["split"], s["rows"], s["sha256"]) for s in m["shards"]]  # noqa: E731
+    assert digests(first) == digests(second) and first["config_hash"] == second["config_hash"]
+    assert first["totals"]["rows"] == 2000 and len(first["parts"]) == 3
+    other = _build(tmp_path / "c", seed=1)
+    assert digests(other) != digests(first)
+    root = tmp_path / "c" / "shards" / "reasoning" / "seed1" / "questions"
+    assert set(pc.unique(read_split(root, columns=["family"]).column("family")).to_pylist()) == set(ALL)
+    assert set(load_manifest(root)["totals"]["drops"]) <= {"ambiguous", "contradictory", "too_long"}
+    narrower = Reasoning(tmp_path / "d", examples=2000, families="between,order")
+    assert narrower.spec("questions", narrower.discover(None), tmp_path).config_hash != first["config_hash"]
+    table, _ = _rows(500, families=("between", "order"))
+    assert set(table.column("family").to_pylist()) == {"between", "order"}
+
+
+def test_bad_options_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="--families"):
+        Reasoning(tmp_path, families="between,telepathy")
+    with pytest.raises(ConfigError, match="test split"):
+        Reasoning(tmp_path, splits={"train": 0.9, "validation": 0.1})
+    with pytest.raises(ConfigError, match="--mirror"):
+        Reasoning(tmp_path, mirror="http://example.com/")
+
+
+def test_ids_are_unique_and_in_order():
+    table, _ = _rows(5000)
+    ids = table.column("id").to_numpy()
+    assert np.array_equal(ids, np.arange(5000))

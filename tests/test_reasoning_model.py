@@ -1,0 +1,65 @@
+"""The reasoner: a short training lowers the loss, and `datamill ask` answers from the saved run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from pipeline import build as stages
+from pipeline.cli import app
+from pipeline.features.reasoning import BOS, EOS, QuestionAnswer, byte_matrix, decode_bytes, encode_answers
+from pipeline.sources.reasoning import Reasoning
+
+TINY = {"dim": 16, "heads": 2, "layers": 1, "embed": 8, "max_len": 144, "answer_len": 8, "test_sample": 32}
+
+
+def test_bytes_in_and_out():
+    matrix = byte_matrix(["Kate?", ""], 4)
+    assert matrix.tolist() == [[75, 97, 116, 101], [0, 0, 0, 0]]
+    inputs, targets = encode_answers(["11", "Kate"], 6)
+    assert inputs[0].tolist() == [BOS, 49, 49, 0, 0, 0] and targets[1].tolist() == [75, 97, 116, 101, EOS, 0]
+    assert decode_bytes(targets[1]) == "Kate" and decode_bytes(np.array([EOS, 50])) == ""
+
+
+def test_short_training_lowers_the_loss_and_ask_answers(tmp_path):
+    from models.train import TrainConfig, train
+
+    source = Reasoning(tmp_path, examples=3000, part_rows=3000, families="between")
+    stages.build(source, tmp_path, max_workers=1, progress=False)
+    data = tmp_path / "shards" / "reasoning" / "seed0" / "questions"
+    run = tmp_path / "runs" / "r"
+    config = TrainConfig(steps=16, batch_size=32, learning_rate=0.005, eval_every=8, eval_batches=1,
+                         baseline_batches=2, checkpoint_every=100, options=TINY)
+    report = train("reasoner", str(data), run, config)
+    assert np.mean(report["last_losses"]) < np.mean(report["first_losses"])
+    assert "test_exact_match_between" in report["metrics"] and "knn_test_exact_match" in report["baseline"]
+    assert report["seed_answer"] is not None and (run / "accuracy.png").exists()
+    runner = CliRunner()
+    result = runner.invoke(app, ["ask", "Jack is 12 years old. Jane is 10. Kate is older than Jane, and younger "
+                                 "than Jack. How old is Kate?", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == report["seed_answer"]
+    questions = tmp_path / "q.txt"
+    questions.write_text("Tom is 40. Ann is 42. Bob is older than Tom but younger than Ann. How old is Bob?\n"
+                         "Jack is 12. Jane is 10. How old is Jack?\n")
+    result = runner.invoke(app, ["ask", "--file", str(questions), "--run", str(run)])
+    assert result.exit_code == 0 and len(result.output.strip().splitlines()) == 2, result.output
+    result = runner.invoke(app, ["evaluate", str(run)])
+    assert result.exit_code == 0 and "between" in result.output and "k-NN" in result.output, result.output
+    assert json.loads((run / "report.json").read_text())["model"] == "reasoner"
+
+
+def test_ask_without_a_run_says_so(tmp_path):
+    result = CliRunner().invoke(app, ["ask", "How old is Kate?", "--data-dir", str(tmp_path)])
+    assert result.exit_code != 0
+
+
+def test_feature_batches_carry_the_family():
+    import pyarrow as pa
+
+    window = pa.table({"question": ["a", "b", "c", "d"], "answer": ["1", "2", "Jo", "4"],
+                       "family": ["between", "order", "order", "time"]})
+    batches = list(QuestionAnswer(8, 4).batches(window, 2, np.random.default_rng(0)))
+    assert len(batches) == 2 and batches[1]["family"].tolist() == [3, 5]
