@@ -177,7 +177,9 @@ class Stream:
         with ThreadPoolExecutor(1, thread_name_prefix="window") as ahead, \
                 ThreadPoolExecutor(4, thread_name_prefix="parquet") as files:
             while self.epochs is None or epoch < self.epochs:
+                rows_this_epoch = 0
                 for number, rows in self._windows(epoch, window, ahead, files):
+                    rows_this_epoch += rows.num_rows
                     entry = _Window(emitted, epoch, number)
                     with self._lock:
                         self._log = self._log[-1023:] + [entry]
@@ -189,6 +191,8 @@ class Stream:
                     yield from produced[skip:]
                     emitted += len(produced)
                     skip = max(0, skip - len(produced))
+                if rows_this_epoch == 0 and window == 0:
+                    return  # this worker has no rows at all: an endless stream would spin forever
                 epoch, window = epoch + 1, 0
 
     def _windows(self, epoch: int, first: int, ahead: ThreadPoolExecutor, files: ThreadPoolExecutor
