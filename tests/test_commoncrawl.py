@@ -241,3 +241,14 @@ def test_dedup_against_an_earlier_build(server, tmp_path, wet):
 
 def _urls(data: Path) -> set[str]:
     return set(read_split(text_dir(data)).column("url").to_pylist())
+
+
+def test_gc_keeps_the_signatures_a_later_dedup_against_reads(server, tmp_path):
+    from pipeline.snapshots import gc
+
+    build.build(make(server, tmp_path, max_files=1), tmp_path, progress=False, policy=FAST, max_workers=1)
+    signatures = sorted((text_dir(tmp_path) / "_signatures").rglob("*.parquet"))
+    assert signatures
+    removed = gc(text_dir(tmp_path), grace_seconds=0)
+    assert not any(name.startswith("_signatures/") for name in removed)
+    assert all(p.exists() for p in signatures)
