@@ -198,7 +198,8 @@ def gc(root: Path | str | Location, keep: int = KEEP, grace_seconds: float = 360
 
 def _collectable(name: str) -> bool:
     """Data, rejects, lineage and plot files; never manifests, journals, locks or the card."""
-    if name.startswith((SNAPSHOTS + "/", PARTS + "/", ".locks/")) or "/" not in name:
+    # _signatures/: CommonCrawl's dedup signatures, read by a later build's --dedup-against (not listed by manifests)
+    if name.startswith((SNAPSHOTS + "/", PARTS + "/", ".locks/", "_signatures/")) or "/" not in name:
         return False
     return name.endswith((".parquet", ".png"))
 
