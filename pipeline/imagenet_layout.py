@@ -9,6 +9,7 @@ both label sources give the same synset for the same image.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import tarfile
@@ -129,3 +130,26 @@ def _devkit_synsets(devkit: Path) -> list[tuple[int, str, str]]:
         if int(entry["num_children"]) == 0 and SYNSET.match(wnid):
             rows.append((ilsvrc_id, wnid, words))
     return rows
+
+
+def verify_manual(root: Path | str, chunk: int = 8 << 20) -> list[str]:
+    """Problems of the official archives in a manual directory against the published sizes and md5s.
+
+    The hook ``datamill verify`` calls for ImageNet: each of the published tars present is
+    size-checked, then md5-hashed in chunks (constant memory; ~140 GB takes a while).
+    """
+    problems = []
+    for name, (size, md5) in OFFICIAL.items():
+        path = Path(root) / name
+        if not path.is_file():
+            continue
+        if path.stat().st_size != size:
+            problems.append(f"{path}: {path.stat().st_size:,} bytes, the published size is {size:,}")
+            continue
+        digest = hashlib.md5()
+        with open(path, "rb") as handle:
+            while block := handle.read(chunk):
+                digest.update(block)
+        if digest.hexdigest() != md5:
+            problems.append(f"{path}: md5 {digest.hexdigest()}, the published md5 is {md5}")
+    return problems

@@ -219,7 +219,7 @@ def test_manual_tars_are_md5_checked_against_the_published_list(tmp_path, monkey
     import hashlib
 
     from pipeline import imagenet_layout as L
-    from pipeline.sources.imagenet import verify_manual
+    from pipeline.imagenet_layout import verify_manual
 
     good = b"devkit bytes"
     (tmp_path / L.DEVKIT).write_bytes(good)

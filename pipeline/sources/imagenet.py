@@ -370,29 +370,6 @@ def _plain_file(path: Path, rejects: Rejects, max_bytes: int = MAX_IMAGE_BYTES) 
     return path.read_bytes()
 
 
-def verify_manual(root: Path | str, chunk: int = 8 << 20) -> list[str]:
-    """Problems of the official archives in a manual directory against the published sizes and md5s.
-
-    The hook ``datamill verify`` calls for ImageNet: each of the published tars present is
-    size-checked, then md5-hashed in chunks (constant memory; ~140 GB takes a while).
-    """
-    problems = []
-    for name, (size, md5) in L.OFFICIAL.items():
-        path = Path(root) / name
-        if not path.is_file():
-            continue
-        if path.stat().st_size != size:
-            problems.append(f"{path}: {path.stat().st_size:,} bytes, the published size is {size:,}")
-            continue
-        digest = hashlib.md5()
-        with open(path, "rb") as handle:
-            while block := handle.read(chunk):
-                digest.update(block)
-        if digest.hexdigest() != md5:
-            problems.append(f"{path}: md5 {digest.hexdigest()}, the published md5 is {md5}")
-    return problems
-
-
 def _tar_images(handle, archive_name: str, rejects: Rejects, max_bytes: int = MAX_IMAGE_BYTES
                 ) -> Iterator[tuple[str, bytes]]:
     """(base name, bytes) of the regular files of a tar read as a stream; the rest is rejected."""
