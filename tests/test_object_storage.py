@@ -95,3 +95,45 @@ def test_a_second_host_rebuilds_from_the_bucket_alone(built, tmp_path):
     assert again.returncode == 0, again.stderr
     assert {k: fs.info(k)["LastModified"] for k in parts} == parts, "finished parts are reused from the bucket"
     assert len(fs.ls(DATASET[5:] + "/_snapshots")) == 1, "nothing changed: no new snapshot"
+
+
+def test_a_build_killed_midway_on_s3_then_rerun_gives_the_same_rows(built, server, tmp_path, monkeypatch):
+    import signal
+    import time
+
+    from pipeline.shards import read_split
+
+    env, fs, _ = built
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    root = "s3://datamill-test/killed"
+    got = datamill(env, tmp_path / "dl", "download", "tatoeba", "--data-dir", root, "--mirror",
+                   server.url + "tatoeba/", "--quiet")
+    assert got.returncode == 0, got.stderr
+    command = [sys.executable, "-m", "pipeline.cli", "shard", "tatoeba", "--data-dir", root, "--bucket-ids", "100",
+               "--workers", "1", "--dataset", "sentences", "--quiet"]
+    child = subprocess.Popen(command, cwd=REPO, env={**os.environ, **env, "DATAMILL_CACHE": str(tmp_path / "k")},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    records = "datamill-test/killed/shards/tatoeba/2026-11-21/sentences/_parts"
+    deadline = time.time() + 240
+    while time.time() < deadline and child.poll() is None and not any(
+            k.endswith(".json") and not k.endswith(".attempt.json") for k in _find(fs, records)):
+        time.sleep(0.2)
+    assert child.poll() is None, "the build ended before it could be killed midway"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert not fs.exists(records.replace("_parts", "_snapshots")), "nothing was committed by the killed build"
+    again = datamill(env, tmp_path / "k", "shard", "tatoeba", "--data-dir", root, "--bucket-ids", "100",
+                     "--workers", "1", "--dataset", "sentences", "--quiet")
+    assert again.returncode == 0, again.stderr
+    ids = sorted(read_split(f"{root}/shards/tatoeba/2026-11-21/sentences", columns=["id"]).column("id").to_pylist())
+    assert ids == sorted(read_split(DATASET, columns=["id"]).column("id").to_pylist())
+    assert datamill(env, tmp_path / "k", "verify", f"{root}/shards/tatoeba/2026-11-21/sentences").returncode == 0
+
+
+def _find(fs, path: str) -> list[str]:
+    fs.invalidate_cache()
+    try:
+        return fs.find(path)
+    except FileNotFoundError:
+        return []

@@ -320,6 +320,7 @@ def _big_export(root: Path, groups: int) -> None:
         os.utime(exports / f"{name}.csv.zst", (EXPORT_TIME, EXPORT_TIME))
 
 
+@pytest.mark.timeout(1800)
 def test_memory_is_flat_where_the_data_dominates(tmp_path):
     """Peak RSS of one build process at 100k and 1M sentences, less the fixed cost of its imports.
 
