@@ -168,17 +168,24 @@ class Reasoner(Task):
         return extras
 
     def plot_curve(self) -> str | None:
-        """Exact match (test sample) against training examples seen, as ``accuracy.png`` in the run."""
+        """Exact match (test sample) against training examples seen, as ``accuracy.png`` in the run.
+
+        The points come from the loop's evaluation history, which the newest position file keeps
+        across resumes, plus this process's final evaluation.
+        """
         from models.reasoner_knn import plot_accuracy
 
         saved = self.run_dir / "config.json"  # written by the loop once the run starts
         config = json.loads(saved.read_text()) if saved.exists() else {}
-        every, batch, steps = config.get("eval_every"), config.get("batch_size"), config.get("steps")
-        if not self.curve or not every or not batch:
+        positions = sorted((self.run_dir / "positions").glob("step-*-worker0.json"))
+        history = json.loads(positions[-1].read_text())["state"]["history"] if positions else []
+        batch, steps = config.get("batch_size"), config.get("steps")
+        points = [(h["step"], h) for h in history]
+        if self.curve and steps and (not points or points[-1][0] < steps):
+            points.append((steps, self.curve[-1]))
+        if not points or not batch:
             return None
-        # evaluations come every ``eval_every`` steps, and once more at the end of the run
-        seen = [min((i + 1) * every, steps) * batch for i in range(len(self.curve) - 1)] + [steps * batch]
-        return plot_accuracy(self.run_dir / "accuracy.png", seen, self.curve)
+        return plot_accuracy(self.run_dir / "accuracy.png", [s * batch for s, _ in points], [h for _, h in points])
 
 
 def exact_match(predicted: list[str], truth: list[str], families: np.ndarray) -> dict[str, float]:
