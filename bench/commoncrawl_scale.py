@@ -78,6 +78,13 @@ def make_crawl(data: Path, files: int, docs: int, seed: int = 3) -> dict[str, li
 
 
 def _peak_rss_mb() -> float:
+    """The worker's own peak (VmHWM); ru_maxrss can carry the parent's peak across fork+exec."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
