@@ -293,4 +293,4 @@ def _residual(x, width: int, stride: int):
 
 TASKS = {"image_classifier": ImageClassifier, "language_model": LanguageModel, "translator": Translator,
          "language_id": LanguageIdentifier}
-TASKS["reasoner"] = __import__("models.reasoner", fromlist=["Reasoner"]).Reasoner  # issue 13; imports Task above
+TASKS["reasoner"] = lambda *args, **kwargs: __import__("models.reasoner", fromlist=["R"]).Reasoner(*args, **kwargs)  # noqa: E731 - imported when used: it subclasses Task

@@ -63,3 +63,13 @@ def test_feature_batches_carry_the_family():
                        "family": ["between", "order", "order", "time"]})
     batches = list(QuestionAnswer(8, 4).batches(window, 2, np.random.default_rng(0)))
     assert len(batches) == 2 and batches[1]["family"].tolist() == [3, 5]
+
+
+def test_the_reasoner_module_imports_first():
+    """`datamill ask` imports models.reasoner before models.tasks: no import cycle may break that."""
+    import subprocess
+    import sys
+
+    code = "import models.reasoner, models.tasks; print(type(models.tasks.TASKS['reasoner']('x', {})).__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "Reasoner", done.stderr[-2000:]
