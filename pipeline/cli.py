@@ -39,6 +39,8 @@ Wiki = Annotated[str, typer.Option("--wiki", help="wikipedia: dump name (enwiki,
 Date = Annotated[str, typer.Option("--date", help="wikipedia: dump date YYYYMMDD, or latest.")]
 PagesPerPart = Annotated[int, typer.Option("--pages-per-part", min=100, help="wikipedia: pages per part.")]
 MaxPageMB = Annotated[float, typer.Option("--max-page-mb", min=0.001, help="wikipedia: larger pages are dropped.")]
+WikiFormat = Annotated[str, typer.Option("--format", help="wikipedia: xml (the wikitext dumps) or html (the "
+                                         "Wikimedia Enterprise HTML dumps, rendered by MediaWiki).")]
 KeepMath = Annotated[bool, typer.Option("--keep-math", help="wikipedia: keep <math> as $...$ instead of dropping it.")]
 
 ManualDir = Annotated[Optional[str], typer.Option("--manual-dir", help="imagenet: folder with the files you downloaded.")]
@@ -58,17 +60,33 @@ Files = Annotated[Optional[list[str]], typer.Option("--files", help="commoncrawl
 Languages = Annotated[str, typer.Option("--languages", help="commoncrawl: e.g. en,de, or all.")]
 Filters = Annotated[str, typer.Option("--filters", help="commoncrawl: gopher, c4, c4+gopher, fineweb or none.")]
 PIIOption = Annotated[bool, typer.Option("--pii", help="commoncrawl: replace e-mail and IP addresses.")]
+DedupBuckets = Annotated[int, typer.Option("--dedup-buckets", min=1, help="commoncrawl: dedup shuffle partitions "
+                                           "(more buckets: less memory per bucket task).")]
+DedupAgainst = Annotated[Optional[list[str]], typer.Option("--dedup-against", help="commoncrawl: an earlier build's "
+                                                           "dataset folder; its documents are not kept again.")]
+BadWords = Annotated[Optional[str], typer.Option("--bad-words", help="commoncrawl: a word list (one a line) for C4's "
+                                                 "bad-words page filter.")]
+Examples = Annotated[int, typer.Option("--examples", min=1, help="reasoning: questions to generate.")]
+Seed = Annotated[int, typer.Option("--seed", help="reasoning: generator seed (the version is seed<N>).")]
+Families = Annotated[str, typer.Option("--families", help="reasoning: e.g. between,order, or all.")]
 
 SOURCE_OPTIONS = {"tatoeba": ("pairs", "compression", "bucket_ids"),
                   "wikipedia": ("wiki", "date", "pages_per_part", "max_page_bytes", "keep_math"),
+                  "wikipedia_html": ("wiki", "date", "max_page_bytes"),
                   "imagenet": ("manual_dir", "credentials_file", "hf", "size", "quality", "holdout",
                                "official_checksums"),
-                  "commoncrawl": ("crawl", "mode", "max_files", "files", "languages", "filters", "pii")}
+                  "commoncrawl": ("crawl", "mode", "max_files", "files", "languages", "filters", "pii", "dedup_buckets",
+                                  "dedup_against", "bad_words"),
+                  "reasoning": ("examples", "seed", "families")}
 
 
 def _source(name: str, data_dir: Path, mirror: str | None = None, splits: str = "train=0.98,validation=0.01,test=0.01",
             shard_mb: int = 256, **options):
     """Build the source with the options that apply to it (the others keep their defaults)."""
+    if name == "wikipedia" and options.get("format") == "html":
+        name = "wikipedia_html"
+    if options.pop("format", "xml") not in ("xml", "html"):
+        raise ConfigError("--format: xml or html")
     if "max_page_mb" in options:
         options["max_page_bytes"] = int(options.pop("max_page_mb") * (1 << 20))
     wanted = {k: v for k, v in options.items() if k in SOURCE_OPTIONS.get(name, ())}
@@ -91,12 +109,12 @@ IgnoreDisk = Annotated[bool, typer.Option("--ignore-disk-check", help="Start eve
 def plan(source: SourceArg, data_dir: DataDir = Path("data"), mirror: Mirror = None, version: Version = None,
          workers: Workers = 4, compression: Compression = "zst", wiki: Wiki = "simplewiki", date: Date = "latest",
          manual_dir: ManualDir = None, hf: HF = False, crawl: Crawl = None, mode: Mode = "wet",
-         max_files: MaxFiles = None, files: Files = None) -> None:
+         max_files: MaxFiles = None, files: Files = None, fmt: WikiFormat = "xml") -> None:
     """Before a run: files, bytes to download, disk for raw files and shards, and a time estimate."""
     from pipeline.plan import make_plan
 
     src = _source(source, data_dir, mirror, compression=compression, wiki=wiki, date=date, manual_dir=manual_dir,
-                  hf=hf, crawl=crawl, mode=mode, max_files=max_files, files=files)
+                  hf=hf, crawl=crawl, mode=mode, max_files=max_files, files=files, format=fmt)
     release = stages.discover(src, version)
     typer.echo(make_plan(src, release, stages.local_root(data_dir), stages.downloader(src, ".", progress=False),
                          workers).describe())
@@ -109,11 +127,11 @@ def download(source: SourceArg, data_dir: DataDir = Path("data"), mirror: Mirror
              credentials_file: CredentialsFile = None, hf: HF = False,
              official_checksums: OfficialChecksums = True, crawl: Crawl = None, mode: Mode = "wet",
              max_files: MaxFiles = None, files: Files = None, ignore_disk_check: IgnoreDisk = False,
-             quiet: Quiet = False) -> None:
+             fmt: WikiFormat = "xml", quiet: Quiet = False) -> None:
     """Discover the upstream release and fetch its files, resumable and verified."""
     src = _source(source, data_dir, mirror, compression=compression, wiki=wiki, date=date, manual_dir=manual_dir,
                   credentials_file=credentials_file, hf=hf, official_checksums=official_checksums, crawl=crawl,
-                  mode=mode, max_files=max_files, files=files)
+                  mode=mode, max_files=max_files, files=files, format=fmt)
     release = stages.download(src, data_dir, version, max_workers=workers, progress=not quiet,
                               policy=RetryPolicy(attempts=retries), ignore_disk_check=ignore_disk_check)
     target = stages.raw_dir(data_dir, source, release.version)
@@ -127,12 +145,15 @@ def shard(source: SourceArg, data_dir: DataDir = Path("data"), version: Version 
           pages_per_part: PagesPerPart = 20_000, max_page_mb: MaxPageMB = 2.0, keep_math: KeepMath = False,
           size: Size = 256, quality: Quality = 90, holdout: Holdout = 0.0, mode: Mode = "wet",
           languages: Languages = "en", filters: Filters = "gopher", pii: PIIOption = False,
-          quiet: Quiet = False) -> None:
+          dedup_buckets: DedupBuckets = 16, dedup_against: DedupAgainst = None, bad_words: BadWords = None,
+          examples: Examples = 1_000_000, seed: Seed = 0, families: Families = "all",
+          fmt: WikiFormat = "xml", quiet: Quiet = False) -> None:
     """Turn a downloaded release into Parquet shards; finished parts are skipped."""
     src = _source(source, data_dir, None, splits, shard_mb, pairs=pairs, bucket_ids=bucket_ids, wiki=wiki,
                   date=date, pages_per_part=pages_per_part, max_page_mb=max_page_mb, keep_math=keep_math,
                   size=size, quality=quality, holdout=holdout, mode=mode, languages=languages, filters=filters,
-                  pii=pii)
+                  pii=pii, examples=examples, seed=seed, families=families, dedup_buckets=dedup_buckets,
+                  dedup_against=dedup_against, bad_words=bad_words, format=fmt)
     manifests = stages.shard(src, data_dir, version, datasets=dataset, max_workers=workers, progress=not quiet)
     _summary(manifests, data_dir)
 
@@ -148,14 +169,19 @@ def build_command(source: SourceArg, data_dir: DataDir = Path("data"), mirror: M
                   official_checksums: OfficialChecksums = True, size: Size = 256, quality: Quality = 90,
                   holdout: Holdout = 0.0, crawl: Crawl = None, mode: Mode = "wet", max_files: MaxFiles = None,
                   files: Files = None, languages: Languages = "en", filters: Filters = "gopher",
-                  pii: PIIOption = False, ignore_disk_check: IgnoreDisk = False, quiet: Quiet = False) -> None:
-    """Download, then shard."""
+                  pii: PIIOption = False, dedup_buckets: DedupBuckets = 16, dedup_against: DedupAgainst = None,
+                  bad_words: BadWords = None, examples: Examples = 1_000_000, seed: Seed = 0,
+                  families: Families = "all", ignore_disk_check: IgnoreDisk = False, fmt: WikiFormat = "xml",
+                  quiet: Quiet = False) -> None:
+    """Download, then shard (reasoning: generate; nothing to download)."""
     src = _source(source, data_dir, mirror, splits, shard_mb, pairs=pairs, compression=compression,
                   bucket_ids=bucket_ids, wiki=wiki, date=date, pages_per_part=pages_per_part,
                   max_page_mb=max_page_mb, keep_math=keep_math, manual_dir=manual_dir,
                   credentials_file=credentials_file, hf=hf, official_checksums=official_checksums,
                   size=size, quality=quality, holdout=holdout, crawl=crawl, mode=mode, max_files=max_files,
-                  files=files, languages=languages, filters=filters, pii=pii)
+                  files=files, languages=languages, filters=filters, pii=pii, examples=examples, seed=seed,
+                  families=families, dedup_buckets=dedup_buckets, dedup_against=dedup_against, bad_words=bad_words,
+                  format=fmt)
     manifests = stages.build(src, data_dir, version, max_workers=workers, progress=not quiet,
                              policy=RetryPolicy(attempts=retries), datasets=dataset,
                              ignore_disk_check=ignore_disk_check)
@@ -291,10 +317,37 @@ def evaluate_command(run_dir: Annotated[Path, typer.Argument(help="A finished ru
                      eval_batches: Annotated[Optional[str], typer.Option(
                          "--eval-batches", help="Batches, or all (default: the run's own setting).")] = None) -> None:
     """Reload a run's saved model and measure it on the split training evaluated on."""
+    import json
+
     from models.train import evaluate
 
+    if json.loads((run_dir / "report.json").read_text()).get("model") == "reasoner":
+        from models.reasoner_runs import evaluate_run, format_evaluation
+
+        typer.echo(format_evaluation(evaluate_run(run_dir)))  # the test split, per family, beside k-NN
+        return
     metrics = evaluate(run_dir, None if eval_batches is None else _eval_batches(eval_batches))
     typer.echo(", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+
+
+@app.command()
+def ask(question: Annotated[Optional[str], typer.Argument(help="A question, e.g. \"Jack is 12. ... How old is Kate?\"")] = None,
+        file: Annotated[Optional[str], typer.Option("--file", help="One question per line; - reads stdin.")] = None,
+        run: Annotated[Optional[Path], typer.Option("--run", help="A reasoner run (default: the newest under "
+                                                    "--data-dir or runs/).")] = None,
+        data_dir: DataDir = Path("data")) -> None:
+    """Answer questions with a trained reasoner (the model is loaded once; one answer per line)."""
+    from models.reasoner_runs import find_run, load
+
+    if (question is None) == (file is None):
+        raise ConfigError("ask: give one question, or --file FILE (- for stdin)")
+    if file is not None:
+        lines = (sys.stdin if file == "-" else open(file, encoding="utf-8")).read().splitlines()
+    else:
+        lines = [question]
+    task, network = load(run or find_run([data_dir, Path("runs")]))
+    for answer in task.answer(network, [line.strip() for line in lines]):
+        typer.echo(answer)
 
 
 flow_app = typer.Typer(help="Run Prefect flows now.", no_args_is_help=True)

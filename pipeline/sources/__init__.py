@@ -10,10 +10,13 @@ def get_source(name: str, **options) -> Source:
     """The source called ``name``, configured with its options (``mirror``, ...)."""
     from pipeline.sources.commoncrawl import CommonCrawl
     from pipeline.sources.imagenet import ImageNet
+    from pipeline.sources.reasoning import Reasoning
     from pipeline.sources.tatoeba import Tatoeba
     from pipeline.sources.wikipedia import Wikipedia
+    from pipeline.sources.wikipedia_html import WikipediaHTML
 
-    sources = {"tatoeba": Tatoeba, "wikipedia": Wikipedia, "imagenet": ImageNet, "commoncrawl": CommonCrawl}
+    sources = {"tatoeba": Tatoeba, "wikipedia": Wikipedia, "wikipedia_html": WikipediaHTML, "imagenet": ImageNet,
+               "commoncrawl": CommonCrawl, "reasoning": Reasoning}
     if name not in sources:
         raise ConfigError(f"unknown source {name!r}; choose from: {', '.join(sorted(sources))}")
     return sources[name](**options)
