@@ -105,14 +105,18 @@ def _quality(manifest: dict[str, Any]) -> str:
     if not totals:
         return ""
     names = sorted(totals)
-    rows = [f"| all | {manifest['totals']['rows']:,} | " +
-            " | ".join(f"{totals[n]:,} ({totals[n] / max(1, manifest['totals']['rows']):.2%})" for n in names) + " |"]
+    rows = [f"| all | {manifest['totals']['rows']:,} | " + _counters(totals, names, manifest["totals"]["rows"]) + " |"]
     for shard in manifest["shards"]:
-        stats = shard.get("stats", {})
         rows.append(f"| {shard['file']} | {shard['rows']:,} | " +
-                    " | ".join(f"{stats.get(n, 0):,} ({stats.get(n, 0) / max(1, shard['rows']):.2%})" for n in names) + " |")
+                    _counters(shard.get("stats", {}), names, shard["rows"]) + " |")
     header = "| shard | rows | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names)
     return "## Quality\n\n" + header + "\n" + "\n".join(rows) + "\n"
+
+
+def _counters(stats: dict[str, int], names: list[str], rows: int) -> str:
+    # Counts of rows read as rates; totals of words (prose retention) are not rows, so they stay counts.
+    return " | ".join(f"{stats.get(n, 0):,}" if n.endswith("words") else
+                      f"{stats.get(n, 0):,} ({stats.get(n, 0) / max(1, rows):.2%})" for n in names)
 
 
 def _short(value: Any) -> Any:

@@ -277,3 +277,14 @@ def test_build_over_numbered_multistream_files(server, tmp_path, numbered):
         data, index = (i["name"] for i in part["inputs"])
         assert index == data.replace("multistream", "multistream-index", 1).replace(".xml-", ".txt-")
     assert not (tmp_path / "raw" / "wikipedia" / "enwiki-20261120" / "enwiki-20261120-pages-articles-multistream.xml.bz2").exists()
+
+
+def test_card_shows_word_totals_as_counts_not_rates_of_rows():
+    from pipeline.reports import _quality
+
+    manifest = {"totals": {"rows": 10, "stats": {"residue_pages": 1, "source_words": 520, "words": 500}},
+                "shards": [{"file": "train/a.parquet", "rows": 10,
+                            "stats": {"residue_pages": 1, "source_words": 520, "words": 500}}]}
+    table = _quality(manifest)
+    assert "| all | 10 | 1 (10.00%) | 520 | 500 |" in table
+    assert "5000" not in table and "5200" not in table
