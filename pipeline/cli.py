@@ -433,20 +433,43 @@ def inspect(dataset_dir: DatasetDir,
 
 
 @app.command()
-def verify(dataset_dir: DatasetDir, snapshot: Snapshot = None) -> None:
-    """Check the size and sha256 of every file a snapshot lists; exits 1 on any mismatch."""
+def verify(dataset_dir: Annotated[Optional[str], typer.Argument(
+               help="A dataset directory or fsspec URL (holds _snapshots/).")] = None,
+           snapshot: Snapshot = None, manual_dir: ManualDir = None) -> None:
+    """Check the size and sha256 of every file a snapshot lists (or, with --manual-dir, the md5 of the
+    ImageNet tars you downloaded against the published list); exits 1 on any mismatch."""
+    from pipeline.errors import ShardError
     from pipeline.snapshots import load_manifest, verify as verify_snapshot
 
+    if (dataset_dir is None) == (manual_dir is None):
+        raise ConfigError("verify: give a dataset directory, or --manual-dir for ImageNet's archives")
+    if manual_dir is not None:
+        _verify_manual(manual_dir)
+        return
     manifest = load_manifest(dataset_dir, snapshot)
     problems = verify_snapshot(dataset_dir, snapshot)
     for problem in problems:
         typer.echo(f"MISMATCH {problem}", err=True)
     if problems:
-        from pipeline.errors import ShardError
-
         raise ShardError(f"{dataset_dir}: {len(problems)} file(s) of snapshot {manifest.get('snapshot_id', '-')} "
                          f"do not verify")
     typer.echo(f"snapshot {manifest.get('snapshot_id', '-')}: {len(manifest['shards'])} files verified")
+
+
+def _verify_manual(manual_dir: str) -> None:
+    from pipeline.errors import SourceError
+    from pipeline.imagenet_layout import OFFICIAL, verify_manual
+
+    present = [name for name in OFFICIAL if (Path(manual_dir) / name).is_file()]
+    if not present:
+        raise SourceError(f"{manual_dir}: none of ImageNet's published archives is there "
+                          f"({', '.join(sorted(OFFICIAL))})")
+    problems = verify_manual(manual_dir)
+    for problem in problems:
+        typer.echo(f"MISMATCH {problem}", err=True)
+    if problems:
+        raise SourceError(f"{manual_dir}: {len(problems)} of {len(present)} archive(s) do not match the published md5")
+    typer.echo(f"{len(present)} archive(s) match the published sizes and md5s: {', '.join(present)}")
 
 
 @app.command()

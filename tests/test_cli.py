@@ -98,3 +98,14 @@ def test_rebuild_with_other_splits_keeps_the_old_snapshot_then_verify_and_gc(ser
     assert got.returncode == 0, got.stderr
     assert not any((root / name).exists() for name in set(before) - {s["file"] for s in newest["shards"]})
     assert datamill("inspect", str(root), "--rows", "0").returncode == 0
+
+
+def test_verify_checks_imagenet_archives_against_the_published_list(tmp_path):
+    from pipeline.imagenet_layout import DEVKIT
+
+    (tmp_path / DEVKIT).write_bytes(b"not the devkit")
+    got = datamill("verify", "--manual-dir", str(tmp_path))
+    assert got.returncode == 1
+    assert "MISMATCH" in got.stderr and DEVKIT in got.stderr and "published size" in got.stderr
+    got = datamill("verify", "--manual-dir", str(tmp_path / "empty"))
+    assert got.returncode == 1 and "none of ImageNet's published archives" in got.stderr
