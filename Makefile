@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.class_mix_fixture
 	$(BIN)/python -m bench.class_mix --classes 500 --rows-per-class 80
 	$(BIN)/python -m bench.input_pipeline --images 1500 --texts 10000
+	$(BIN)/python -m bench.reasoning_generate
 
 # Refresh the pinned constraints after changing dependencies in pyproject.toml.
 lock: $(STAMP)
