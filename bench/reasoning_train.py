@@ -48,7 +48,7 @@ def curve(run: Path) -> None:
     report = json.loads((run / "report.json").read_text())
     batch = report["config"]["batch_size"]
     print(f"run {run}: {report['steps']} steps x {batch} = {report['steps'] * batch:,} examples seen "
-          f"in {report['seconds']:.0f} s")
+          f"(the last process of the run took {report['seconds']:.0f} s)")
     for entry in report["history"]:
         families = {k.replace("test_exact_match_", ""): v for k, v in entry.items() if k.startswith("test_exact_match_")}
         print(f"  {entry['step'] * batch:>10,} examples: test exact match {entry.get('test_exact_match', float('nan')):.1%}  "
