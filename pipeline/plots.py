@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 from pipeline.location import Location
 
 SAMPLE_ROWS = 20_000
-TEXT_COLUMNS = ("text", "source_text")
-LABEL_COLUMNS = ("lang", "language", "class_name", "source_lang")
+TEXT_COLUMNS = ("text", "source_text", "question")
+LABEL_COLUMNS = ("lang", "language", "class_name", "source_lang", "family")
 _DRAWING = threading.Lock()
 
 

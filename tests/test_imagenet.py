@@ -156,9 +156,14 @@ def test_cli_manual_dir_and_missing_files(upstream, tmp_path):
 
 def test_card_has_plots(official):
     data, _ = official
+    import re
+
     card = (dataset(data) / "README.md").read_text()
     for name in ("images", "labels", "drops"):
-        assert f"_plots/{name}.png" in card and (dataset(data) / "_plots" / f"{name}.png").stat().st_size > 1000
+        # Plots belong to the snapshot they describe: _plots/<snapshot id>/<name>.png.
+        found = re.search(rf"\((_plots/[^)/]+/{name}\.png)\)", card)
+        assert found, f"{name} plot not in the card"
+        assert (dataset(data) / found.group(1)).stat().st_size > 1000
 
 
 def test_tar_members_over_the_size_cap_are_rejected_unread():
