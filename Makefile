@@ -9,6 +9,8 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_OFFLINE := 1
+# A loaded 2-core machine can take longer than the 20 s default to start the temporary Prefect server.
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
 .PHONY: setup setup-gpu demo test bench reliability lock clean
 

@@ -6,7 +6,6 @@ which is the only way to tell a whole file from one cut short by a dropped conne
 from __future__ import annotations
 
 import bz2
-import gzip
 import hashlib
 import zlib
 from dataclasses import dataclass, field
@@ -70,11 +69,53 @@ def _zstd_whole(path: Path) -> None:
         raise EOFError("a zstd frame ends before its end")
 
 
-def _gzip_reader(f):
-    return gzip.GzipFile(fileobj=f)
+_GZIP_MAGIC = b"\x1f\x8b\x08"
 
 
-READERS = {".gz": _gzip_reader, ".tgz": _gzip_reader, ".bz2": bz2.BZ2File}
+def _gzip_whole(path: Path) -> None:
+    """The last gzip member of ``path`` ends. A damaged member inside is skipped to the next whole
+    member, as the WARC reader does: a complete file with one bad member cannot be mended by a new
+    download (the reader counts it), while a copy cut short can."""
+    unfinished, _ = _gzip_scan(path, 0)
+    while unfinished is not None:
+        # A member that never ends is damage if whole members follow it, and a cut if none does.
+        unfinished, whole = _gzip_scan(path, unfinished + 1)
+        if whole == 0:
+            raise EOFError("the last gzip member ends before its end")
+
+
+def _gzip_scan(path: Path, offset: int) -> tuple[int | None, int]:
+    """From ``offset``: (the start of a member still open at the end of the file, or None; whole members)."""
+    whole, member, start, pending = 0, None, None, b""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        pos = offset  # the file offset of data[0]
+        while chunk := f.read(CHUNK):
+            data, pending = pending + chunk, b""
+            while data:
+                if member is None:
+                    found = data.find(_GZIP_MAGIC)
+                    if found < 0:
+                        pending = data[-2:]  # a header may straddle two chunks
+                        pos += len(data) - len(pending)
+                        break
+                    data, pos, start, member = data[found:], pos + found, pos + found, zlib.decompressobj(wbits=31)
+                try:
+                    member.decompress(data)
+                except zlib.error:
+                    data, pos, member = data[1:], pos + 1, None
+                    continue
+                if not member.eof:
+                    pos, data = pos + len(data), b""
+                    continue
+                used = len(data) - len(member.unused_data)
+                data, pos, member, whole = member.unused_data, pos + used, None, whole + 1
+        if member is None and pending and _GZIP_MAGIC.startswith(pending[pending.find(b"\x1f"):] or b"-"):
+            start, member = pos + pending.find(b"\x1f"), "header"  # cut inside the next member's header
+    return (start if member is not None else None), whole
+
+
+READERS = {".bz2": bz2.BZ2File}
 
 
 def _errors() -> tuple[type[BaseException], ...]:
@@ -88,11 +129,13 @@ def _errors() -> tuple[type[BaseException], ...]:
 def container_problem(path: Path, name: str) -> str | None:
     """Decompress ``path`` to its end if ``name`` says it is compressed; returns what is wrong, or None."""
     suffix = Path(name).suffix
-    if suffix not in READERS and suffix != ".zst":
+    if suffix not in READERS and suffix not in (".zst", ".gz", ".tgz"):
         return None
     try:
         if suffix == ".zst":
             _zstd_whole(path)
+        elif suffix in (".gz", ".tgz"):
+            _gzip_whole(path)
         else:
             with open(path, "rb") as raw, READERS[suffix](raw) as f:
                 while f.read(CHUNK):

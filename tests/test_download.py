@@ -200,3 +200,24 @@ def test_a_body_cut_once_without_a_length_is_fetched_again_whole(server, upstrea
     rf = RemoteFile(f"{server.url}fault/nolength1/{name}/blobs/{name}", name)
     got = Downloader(tmp_path, policy=FAST, progress=False).fetch(rf)
     assert got.path.read_bytes() == (upstream / "blobs" / name).read_bytes()
+
+
+def test_a_whole_file_with_a_corrupt_gzip_member_is_promoted_for_the_reader_to_resync(server, upstream, tmp_path):
+    # CommonCrawl files carry no size or checksum, and a real one may hold a damaged member: the copy is
+    # complete (it ends where the server's body ends, members after the damage intact), so retrying cannot
+    # help; the WARC reader skips the damaged member and counts it. Only a cut-short container is refetched.
+    import gzip
+    import zlib
+
+    good = gzip.compress(b"first member\n") + gzip.compress(b"second member\n")
+    damaged = bytearray(gzip.compress(b"x" * 4000))
+    damaged[20:40] = b"\xff" * 20
+    body = good + bytes(damaged) + gzip.compress(b"last member\n")
+    with pytest.raises((zlib.error, OSError, EOFError)):
+        gzip.decompress(body)
+    name = "damaged-member.txt.gz"
+    (upstream / "blobs" / name).write_bytes(body)
+    # The route cuts the first body short (that copy must be refused), then serves it whole.
+    rf = RemoteFile(f"{server.url}fault/nolength1/{name}/blobs/{name}", name)
+    got = Downloader(tmp_path, policy=FAST, progress=False).fetch(rf)
+    assert got.path.read_bytes() == body
