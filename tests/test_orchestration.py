@@ -79,7 +79,7 @@ def test_build_flow_sources_features_training(prefect_harness, server, tmp_path)
     assert load_manifest(resolve_dataset(data, "tatoeba/pairs"))["totals"]["rows"] > 0
 
 
-@pytest.mark.timeout(480)  # its own waits (server start 120 s, first run 240 s) outlast the 300 s default
+@pytest.mark.timeout(660)  # its own waits (server start 120 s, first run 480 s) outlast the 300 s default
 def test_scheduled_run_on_a_real_prefect_server(server, tmp_path):
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
@@ -108,7 +108,7 @@ def test_scheduled_run_on_a_real_prefect_server(server, tmp_path):
                 "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}).json()
             return bool(runs)
 
-        _wait(completed, 240, "a scheduled tatoeba run to complete")
+        _wait(completed, 480, "a scheduled tatoeba run to complete")
         assert load_manifest(data / "shards/tatoeba/2026-11-21/sentences")["totals"]["rows"] == 246
         # The whole build (sources → tokenizers → training) is deployed on its own weekly schedule too.
         from pipeline.cli import WEEKLY_BUILD
