@@ -19,7 +19,7 @@ import numpy as np
 from keras import layers, ops
 
 from models.layers import TokenAndPosition, decoder_block, encoder_block
-from models.tasks import Task
+from models.tasks import Task, masked_sequence_loss
 from pipeline.features.reasoning import BOS, EOS, FAMILY_NAMES, QuestionAnswer, byte_matrix, decode_bytes
 
 SEED_QUESTION = "Jack is 12 years old. Jane is 10. Kate is older than Jane, and younger than Jack. How old is Kate?"
@@ -86,9 +86,7 @@ class Reasoner(Task):
         return (batch["question"], batch["decoder_inputs"]), batch["targets"]
 
     def per_example_loss(self, targets, outputs):
-        loss = keras.losses.sparse_categorical_crossentropy(targets, outputs, from_logits=True)
-        mask = ops.cast(ops.not_equal(targets, 0), loss.dtype)
-        return ops.sum(loss * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
+        return masked_sequence_loss(targets, outputs)
 
     # -- answering ------------------------------------------------------------------------
 

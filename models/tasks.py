@@ -195,9 +195,7 @@ class Translator(Task):
         return (batch["encoder_inputs"], batch["decoder_inputs"]), batch["targets"]
 
     def per_example_loss(self, targets, outputs):
-        loss = keras.losses.sparse_categorical_crossentropy(targets, outputs, from_logits=True)
-        mask = ops.cast(ops.not_equal(targets, 0), loss.dtype)
-        return ops.sum(loss * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
+        return masked_sequence_loss(targets, outputs)
 
     def translate(self, model, sources: np.ndarray) -> list[str]:
         """Greedy decoding, one token at a time, for a batch of padded source ids."""
@@ -279,6 +277,13 @@ class LanguageIdentifier(Task):
 
     def vocabulary(self) -> dict[str, Any]:
         return {**super().vocabulary(), "labels": list(self.labels)}
+
+
+def masked_sequence_loss(targets, outputs):
+    """Mean token cross-entropy per example over the non-padding (non-zero) targets."""
+    loss = keras.losses.sparse_categorical_crossentropy(targets, outputs, from_logits=True)
+    mask = ops.cast(ops.not_equal(targets, 0), loss.dtype)
+    return ops.sum(loss * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
 
 
 def _residual(x, width: int, stride: int):
