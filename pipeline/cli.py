@@ -402,20 +402,25 @@ def serve(config: Annotated[Path, typer.Option("--config", help="The datamill.to
                                                        "upstream's cron (for trying it out).")] = None) -> None:
     """Register a scheduled deployment per configured source (and the build flow) and serve them."""
     from prefect import serve as prefect_serve
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
     from pipeline.config import load_config
 
     settings = load_config(config)
+    # A refresh that is still running when the next one is due is left to finish; the new one is skipped
+    # (two runs of one build would only contend for the same snapshot).
+    one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
     deployments = []
     for source in settings.sources:
         params = {"data_dir": settings.data_dir, "workers": settings.workers, "runner": settings.runner,
                   "dask_address": settings.dask_address, **settings.source_options(source)}
         schedule = {"interval": every} if every else ({"cron": settings.schedule(source)} if settings.schedule(source) else {})
-        deployments.append(_flow(source).to_deployment(name=f"{source}-scheduled", parameters=params, **schedule))
+        deployments.append(_flow(source).to_deployment(name=f"{source}-scheduled", parameters=params,
+                                                       concurrency_limit=one_at_a_time, **schedule))
     # The whole build (sources → tokenizers → training) weekly too, so a refresh trains on the new snapshot
     # (a new run: runs are keyed by data snapshot). --every leaves it weekly.
     deployments.append(_flow("build").to_deployment(name="build-all", parameters={"config": str(config.resolve())},
-                                                    cron=WEEKLY_BUILD))
+                                                    cron=WEEKLY_BUILD, concurrency_limit=one_at_a_time))
     typer.echo(f"serving {len(deployments)} deployments: " + ", ".join(d.name for d in deployments))
     prefect_serve(*deployments)
 
