@@ -71,6 +71,18 @@ def solutions(facts: str, limit: int = 2) -> set[str]:
     return answers
 
 
+def single_answer(facts: str) -> str | None:
+    """The row's one answer (an age or one name) when the facts allow exactly one, else None.
+
+    A tie ("A|B"), "not older" or "out of range" as the only outcome is no answer either.
+    """
+    answers = solutions(facts)
+    if len(answers) != 1:
+        return None
+    (answer,) = answers
+    return answer if re.fullmatch(r"\d+|[A-Z][A-Za-z]*", answer) else None
+
+
 def _answer(query: str, ages: dict[str, int]) -> str:
     if query in RANKS:
         oldest_first, rank = RANKS[query]

@@ -1,6 +1,7 @@
 """Generated reasoning questions (ages of people): names, families, rendering and the solver.
 
 ``names`` holds the deterministic name list and its train/test partition, ``families`` samples
-each family's facts as NumPy arrays and checks every draw with the ``solver``, and ``render``
-turns the arrays into question, answer and facts strings with Arrow kernels (no Python per row).
+each family's facts as NumPy arrays (in range by construction where it can) and checks every
+draw with the closed-form ``solver``, and ``text`` turns the arrays into question, answer and
+facts strings as rows of phrase ids gathered into Arrow buffers (no Python per row).
 """

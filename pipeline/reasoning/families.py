@@ -4,23 +4,31 @@ A family works on a batch: ``draw`` samples every random choice as NumPy arrays 
 offsets, phrasings, which person is asked), ``solve`` hands the stated facts to the solver
 and returns each row's status and answer, ``key`` names the (age, age) combination that the
 test split holds out, and ``render`` writes the question, the answer and the machine-checkable
-facts (``Jack=12; Jane=10; Kate>Jane; Kate<Jack; ?Kate``) with Arrow kernels.
+facts (``Jack=12; Jane=10; Kate>Jane; Kate<Jack; ?Kate``) as phrase-id texts (see ``text``).
 Person 0..P-1 are slots; a slot whose ``present`` is false takes no part in the question.
+
+Draws are in range by construction where the facts allow it: an offset chain, a ratio and a
+time shift are drawn among the values that keep every age in 1..99, with the same probabilities
+that drawing freely and redrawing the out-of-range ones would give (see each ``draw``). What is
+left to the solver to reject (a `between` gap of 1 or 3, equal ages in `difference`, ties in
+`order`) is redrawn by the generator, and counted.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from pipeline.reasoning.solver import AMBIGUOUS, CONTRADICTORY, UNIQUE, Domains, Relation, rank_verdict
-from pipeline.reasoning.text import AGE_STYLES, age_sentence, blank_unless, cat, num, pick, shuffled_join, years
+from pipeline.reasoning import solver
+from pipeline.reasoning.text import (AGE_STYLES, Text, age_sentence, blank_unless, cat, num, pick, shuffled_join,
+                                     when, years)
 
 Draw = dict[str, np.ndarray]
-Names = Callable[[int], pa.Array]  # slot -> the batch's names in that slot
+Names = Callable[[int], np.ndarray]  # slot -> the batch's name segment ids in that slot
+MAX_STEP = 20  # offset links: 1..20 years older or younger
+MAX_SHIFT = 30  # time: in / ago 1..30 years
 
 
 def _ages(rng, n: int, people: int) -> np.ndarray:
@@ -35,23 +43,28 @@ def _distractors(rng, draw: Draw, first: int, last: int, at_most: int) -> None:
     draw["style"] = rng.integers(0, AGE_STYLES, size=draw["ages"].shape)
 
 
-def _state_present(domains: Domains, draw: Draw, slots) -> None:
-    n = len(draw["ages"])
-    for slot in slots:
-        domains.state(np.full(n, slot), draw["ages"][:, slot], where=draw["present"][:, slot])
+def _stated(draw: Draw, slots) -> np.ndarray:
+    """Rows whose stated ages in ``slots`` (where present) are all 1..99."""
+    slots = list(slots)
+    return solver.stated_ok(draw["ages"][:, slots], draw["present"][:, slots])
 
 
-def _fact_ages(names: Names, draw: Draw, slots) -> list[pa.Array]:
+def _fact_ages(names: Names, draw: Draw, slots) -> list[Text]:
     return [blank_unless(draw["present"][:, s], cat(names(s), "=", num(draw["ages"][:, s]), "; ")) for s in slots]
 
 
-def _age_sentences(names: Names, draw: Draw, slots) -> list[pa.Array]:
+def _age_sentences(names: Names, draw: Draw, slots) -> list[Text]:
     return [blank_unless(draw["present"][:, s], age_sentence(names(s), draw["ages"][:, s], draw["style"][:, s]))
             for s in slots]
 
 
-def _how_old(name: pa.Array, style: np.ndarray) -> pa.Array:
+def _how_old(name: np.ndarray, style: np.ndarray) -> Text:
     return pick(style, [cat("How old is ", name, "?"), cat("What is ", name, "'s age?"), cat("What age is ", name, "?")])
+
+
+def _weighted(rng, n: int, cdf: np.ndarray) -> np.ndarray:
+    """Indices drawn with the probabilities whose cumulative sum is ``cdf``."""
+    return np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), len(cdf) - 1)
 
 
 class Family:
@@ -69,10 +82,11 @@ class Family:
         raise NotImplementedError
 
     def render(self, draw: Draw, answer: np.ndarray, names: Names, rng: np.random.Generator
-               ) -> tuple[pa.Array, pa.Array, pa.Array]:
+               ) -> tuple[Text, Text, Text]:
+        """(question, answer, facts) texts of the rows."""
         raise NotImplementedError
 
-    def facts(self, draw: Draw, names: Names) -> pa.Array:
+    def facts(self, draw: Draw, names: Names) -> Text:
         raise NotImplementedError
 
 
@@ -92,12 +106,8 @@ class Between(Family):
         return draw
 
     def solve(self, draw):
-        n = len(draw["ages"])
-        domains = Domains(n, self.people)
-        _state_present(domains, draw, (1, 2, 3, 4))
-        zero, one, two = (np.full(n, i) for i in range(3))
-        domains.propagate([Relation("gt", zero, one), Relation("lt", zero, two)], sweeps=1)
-        return domains.verdict(zero)
+        ages = draw["ages"]
+        return solver.between(ages[:, 1], ages[:, 2], _stated(draw, (3, 4)))
 
     def key(self, draw, answer):
         return draw["ages"][:, 1], draw["ages"][:, 2]
@@ -111,11 +121,27 @@ class Between(Family):
                                    cat(lo, " is younger than ", t, ", and ", hi, " is older than ", t, ". ")])
         question = shuffled_join([*_age_sentences(names, draw, (1, 2, 3, 4)), link], rng,
                                  _how_old(t, draw["ask"]))
-        return question, num(answer), self.facts(draw, names)
+        return question, num(answer)[:, None], self.facts(draw, names)
 
     def facts(self, draw, names):
         t = names(0)
         return cat(*_fact_ages(names, draw, (1, 2, 3, 4)), t, ">", names(1), "; ", t, "<", names(2), "; ?", t)
+
+
+@lru_cache(maxsize=None)
+def _chains(links: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every chain of ``links`` steps (±1..20 each): (steps, cdf, lowest, highest partial sum incl. 0).
+
+    A chain whose partial sums span s years leaves 99 - s starting ages that keep everyone 1..99;
+    drawing chains with that weight, then a start among those ages, is drawing start and steps
+    uniformly and redrawing the out-of-range ones (without the redraws).
+    """
+    values = np.concatenate([-np.arange(MAX_STEP, 0, -1), np.arange(1, MAX_STEP + 1)])
+    steps = np.stack(np.meshgrid(*[values] * links, indexing="ij"), axis=-1).reshape(-1, links)
+    sums = np.cumsum(steps, axis=1)
+    lowest, highest = np.minimum(sums.min(axis=1), 0), np.maximum(sums.max(axis=1), 0)
+    weight = (solver.MAX_AGE - solver.MIN_AGE + 1 - (highest - lowest)).astype(np.float64)
+    return steps, np.cumsum(weight) / weight.sum(), lowest, highest
 
 
 class Offset(Family):
@@ -125,10 +151,18 @@ class Offset(Family):
 
     def draw(self, rng, n):
         length = rng.integers(2, 5, n)
-        steps = rng.integers(1, 21, (n, 3)) * rng.choice([-1, 1], (n, 3))
-        steps[np.arange(3)[None, :] + 2 > length[:, None]] = 0
+        steps = np.zeros((n, 3), np.int64)
+        start = np.zeros(n, np.int64)
+        for links in (1, 2, 3):
+            rows = np.flatnonzero(length - 1 == links)
+            table, cdf, lowest, highest = _chains(links)
+            chosen = _weighted(rng, len(rows), cdf)
+            steps[rows, :links] = table[chosen]
+            room = solver.MAX_AGE - solver.MIN_AGE + 1 - (highest[chosen] - lowest[chosen])
+            start[rows] = solver.MIN_AGE - lowest[chosen] + (rng.random(len(rows)) * room).astype(np.int64)
         ages = _ages(rng, n, self.people)
-        ages[:, 1:4] = ages[:, :1] + np.cumsum(steps, axis=1)
+        ages[:, 0] = start
+        ages[:, 1:4] = start[:, None] + np.cumsum(steps, axis=1)
         present = np.ones((n, self.people), bool)
         present[:, 1:4] = np.arange(1, 4)[None, :] < length[:, None]
         draw = {"ages": ages, "present": present, "steps": steps, "length": length,
@@ -137,12 +171,7 @@ class Offset(Family):
         return draw
 
     def solve(self, draw):
-        n = len(draw["ages"])
-        domains = Domains(n, self.people)
-        _state_present(domains, draw, (0, 4))
-        links = [Relation("add", np.full(n, i), np.full(n, i - 1), draw["steps"][:, i - 1]) for i in range(1, 4)]
-        domains.propagate(links, sweeps=3)
-        return domains.verdict(draw["length"] - 1)
+        return solver.chain(draw["ages"][:, 0], draw["steps"], draw["length"] - 1, _stated(draw, (4,)))
 
     def key(self, draw, answer):
         return draw["ages"][:, 0], answer
@@ -150,16 +179,17 @@ class Offset(Family):
     def _link(self, names, draw, i):
         step, form = draw["steps"][:, i - 1], draw["form"][:, i - 1]
         k = years(np.abs(step))
-        up = pa.array(step > 0)
+        up = step > 0
         later, earlier = names(i), names(i - 1)
-        forward = cat(later, " is ", k, pc.if_else(up, " older than ", " younger than "), earlier, ". ")
-        backward = cat(earlier, " is ", k, pc.if_else(up, " younger than ", " older than "), later, ". ")
+        forward = cat(later, " is ", k, when(up, " older than ", " younger than "), earlier, ". ")
+        backward = cat(earlier, " is ", k, when(up, " younger than ", " older than "), later, ". ")
         return blank_unless(draw["present"][:, i], pick(form, [forward, backward]))
 
     def render(self, draw, answer, names, rng):
         asked = self._asked(draw, names)
         sentences = [*_age_sentences(names, draw, (0, 4)), *(self._link(names, draw, i) for i in range(1, 4))]
-        return shuffled_join(sentences, rng, _how_old(asked, draw["ask"])), num(answer), self.facts(draw, names)
+        return (shuffled_join(sentences, rng, _how_old(asked, draw["ask"])), num(answer)[:, None],
+                self.facts(draw, names))
 
     def _asked(self, draw, names):
         return pick(draw["length"] - 2, [names(1), names(2), names(3)])
@@ -168,10 +198,16 @@ class Offset(Family):
         links = []
         for i in range(1, 4):
             step = draw["steps"][:, i - 1]
-            sign = pc.if_else(pa.array(step >= 0), "+", "-")
             links.append(blank_unless(draw["present"][:, i],
-                                      cat(names(i), "=", names(i - 1), sign, num(np.abs(step)), "; ")))
+                                      cat(names(i), "=", names(i - 1), when(step >= 0, "+", "-"), num(np.abs(step)),
+                                          "; ")))
         return cat(*_fact_ages(names, draw, (0, 4)), *links, "?", self._asked(draw, names))
+
+
+# Free draws of (relation, known age) keep 49, 33 and 49 of the 99 known ages for twice, three
+# times and half: drawing the relation with those weights keeps the old mix without the redraws.
+RATIO_FACTORS = np.array([2, 3, 2])
+RATIO_CDF = np.cumsum(solver.MAX_AGE // RATIO_FACTORS) / (solver.MAX_AGE // RATIO_FACTORS).sum()
 
 
 class Ratio(Family):
@@ -180,9 +216,15 @@ class Ratio(Family):
     name, people = "ratio", 4  # 0 known, 1 asked, 2-3 other people
 
     def draw(self, rng, n):
+        relation = _weighted(rng, n, RATIO_CDF)
         draw = {"ages": _ages(rng, n, self.people), "present": np.ones((n, self.people), bool),
-                "relation": rng.integers(0, 3, n), "asked_is_subject": rng.random(n) < 0.5,
+                "relation": relation, "asked_is_subject": rng.random(n) < 0.5,
                 "phrase": rng.integers(0, 2, n), "ask": rng.integers(0, 3, n)}
+        factor = RATIO_FACTORS[relation]
+        smaller = 1 + (rng.random(n) * (solver.MAX_AGE // factor)).astype(np.int64)
+        known_is_bigger = self._known_is_bigger(draw)
+        draw["ages"][:, 0] = np.where(known_is_bigger, smaller * factor, smaller)
+        draw["ages"][:, 1] = np.where(known_is_bigger, smaller, smaller * factor)
         _distractors(rng, draw, 2, 4, 2)
         return draw
 
@@ -190,37 +232,34 @@ class Ratio(Family):
         subject = np.where(draw["asked_is_subject"], 1, 0)
         return subject, 1 - subject
 
+    def _known_is_bigger(self, draw):
+        # twice/three times: the subject is the bigger one; half: the other one is
+        subject_is_bigger = draw["relation"] != 2
+        return subject_is_bigger != draw["asked_is_subject"]
+
     def solve(self, draw):
-        n = len(draw["ages"])
-        domains = Domains(n, self.people)
-        _state_present(domains, draw, (0, 2, 3))
-        subject, other = self._sides(draw)
-        half = draw["relation"] == 2
-        factor = np.where(half, 2, draw["relation"] + 2)
-        # twice/three times: subject = other * k; half: other = subject * 2
-        relation = Relation("mul", np.where(half, other, subject), np.where(half, subject, other), factor)
-        domains.propagate([relation], sweeps=1)
-        return domains.verdict(np.ones(n, int))
+        return solver.scaled(draw["ages"][:, 0], RATIO_FACTORS[draw["relation"]], self._known_is_bigger(draw),
+                             _stated(draw, (2, 3)))
 
     def key(self, draw, answer):
         return draw["ages"][:, 0], answer
 
-    def render(self, draw, answer, names, rng):
+    def _xy(self, draw, names):
         subject, other = self._sides(draw)
-        x = pick(subject, [names(0), names(1)])
-        y = pick(other, [names(0), names(1)])
+        return pick(subject, [names(0), names(1)]), pick(other, [names(0), names(1)])
+
+    def render(self, draw, answer, names, rng):
+        x, y = self._xy(draw, names)
         phrasings = [[cat(x, " is twice as old as ", y, ". "), cat(x, " is two times as old as ", y, ". ")],
                      [cat(x, " is three times as old as ", y, ". "), cat(x, "'s age is three times ", y, "'s. ")],
                      [cat(x, " is half as old as ", y, ". "), cat(x, " is half the age of ", y, ". ")]]
         relation = pick(draw["relation"], [pick(draw["phrase"], p) for p in phrasings])
         question = shuffled_join([*_age_sentences(names, draw, (0, 2, 3)), relation], rng,
                                  _how_old(names(1), draw["ask"]))
-        return question, num(answer), self.facts(draw, names)
+        return question, num(answer)[:, None], self.facts(draw, names)
 
     def facts(self, draw, names):
-        subject, other = self._sides(draw)
-        x = pick(subject, [names(0), names(1)])
-        y = pick(other, [names(0), names(1)])
+        x, y = self._xy(draw, names)
         relation = pick(draw["relation"], [cat(x, "=", y, "*2; "), cat(x, "=", y, "*3; "), cat(x, "*2=", y, "; ")])
         return cat(*_fact_ages(names, draw, (0, 2, 3)), relation, "?", names(1))
 
@@ -241,7 +280,7 @@ class Order(Family):
 
     def solve(self, draw):
         rank = draw["rank"]
-        return rank_verdict(draw["ages"], draw["present"], rank // 2, rank % 2 == 0)
+        return solver.rank_verdict(draw["ages"], draw["present"], rank // 2, rank % 2 == 0)
 
     def key(self, draw, answer):
         ages, rank = draw["ages"], draw["rank"]
@@ -252,16 +291,13 @@ class Order(Family):
         return ages[rows, answer], ages[rows, runner_up]
 
     def render(self, draw, answer, names, rng):
-        words = pick(draw["rank"], [pa.array(["oldest"] * len(answer)), pa.array(["youngest"] * len(answer)),
-                                    pa.array(["second oldest"] * len(answer)),
-                                    pa.array(["second youngest"] * len(answer))])
+        words = pick(draw["rank"], ["oldest", "youngest", "second oldest", "second youngest"])
         ask = pick(draw["phrase"], [cat("Who is the ", words, "?"), cat("Which of them is the ", words, "?")])
         question = shuffled_join(_age_sentences(names, draw, range(self.people)), rng, ask)
         return question, pick(answer, [names(s) for s in range(self.people)]), self.facts(draw, names)
 
     def facts(self, draw, names):
-        rank = pa.array(np.asarray(RANKS, dtype=object)[draw["rank"]].tolist(), pa.string())
-        return cat(*_fact_ages(names, draw, range(self.people)), "?", rank)
+        return cat(*_fact_ages(names, draw, range(self.people)), "?", pick(draw["rank"], list(RANKS)))
 
 
 class Difference(Family):
@@ -277,14 +313,7 @@ class Difference(Family):
         return draw
 
     def solve(self, draw):
-        n = len(draw["ages"])
-        domains = Domains(n, self.people)
-        _state_present(domains, draw, range(self.people))
-        status_x, x = domains.verdict(np.zeros(n, int))
-        status_y, y = domains.verdict(np.ones(n, int))
-        status = np.maximum(status_x, status_y)
-        # The question says X is the older one: equal ages contradict it.
-        return np.where((status == UNIQUE) & (x <= y), CONTRADICTORY, status), x - y
+        return solver.difference(draw["ages"][:, 0], draw["ages"][:, 1], _stated(draw, (2, 3)))
 
     def key(self, draw, answer):
         return draw["ages"][:, 0], draw["ages"][:, 1]
@@ -298,38 +327,37 @@ class Difference(Family):
                                  cat("What is the age difference between ", x, " and ", y, "?"),
                                  cat("What is the age difference between ", y, " and ", x, "?")])
         question = shuffled_join(_age_sentences(names, draw, range(self.people)), rng, ask)
-        return question, num(answer), self.facts(draw, names)
+        return question, num(answer)[:, None], self.facts(draw, names)
 
     def facts(self, draw, names):
         return cat(*_fact_ages(names, draw, range(self.people)), "?", names(0), "-", names(1))
+
+
+# Free draws of (k, stated age) keep 99 - k stated ages for a shift of k (in every form):
+# drawing k with that weight, then the stated age among those, gives the old mix without redraws.
+SHIFTS = np.arange(1, MAX_SHIFT + 1)
+SHIFT_CDF = np.cumsum(solver.MAX_AGE - SHIFTS) / (solver.MAX_AGE - SHIFTS).sum()
 
 
 class Time(Family):
     """"In K years X will be N" / "K years ago X was N": X's age now; or X's age in K years / K years ago."""
 
     name, people = "time", 3  # 0 asked, 1-2 other people
+    # form 0 "in K years X will be N", 1 "K years ago X was N", 2 "X is N: in K years?", 3 "X is N: K years ago?"
 
     def draw(self, rng, n):
+        form, k = rng.integers(0, 4, n), SHIFTS[_weighted(rng, n, SHIFT_CDF)]
         draw = {"ages": _ages(rng, n, self.people), "present": np.ones((n, self.people), bool),
-                "form": rng.integers(0, 4, n), "k": rng.integers(1, 31, n), "phrase": rng.integers(0, 2, n)}
+                "form": form, "k": k, "phrase": rng.integers(0, 2, n)}
+        lowest = np.where((form == 0) | (form == 3), k + 1, 1)  # N - k must stay >= 1, or N + k <= 99
+        draw["ages"][:, 0] = lowest + (rng.random(n) * (solver.MAX_AGE - k)).astype(np.int64)
         _distractors(rng, draw, 1, 3, 2)
         return draw
 
-    def _stated_and_offset(self, draw):
-        """(the age now implied by the statement, the offset the question adds to it)."""
+    def solve(self, draw):
         form, k, value = draw["form"], draw["k"], draw["ages"][:, 0]
         now = np.choose(form, [value - k, value + k, value, value])
-        return now, np.choose(form, [0 * k, 0 * k, k, -k])
-
-    def solve(self, draw):
-        n = len(draw["ages"])
-        domains = Domains(n, self.people)
-        _state_present(domains, draw, (1, 2))
-        now, offset = self._stated_and_offset(draw)
-        domains.state(np.zeros(n, int), now)
-        status, age = domains.verdict(np.zeros(n, int))
-        answer = age + offset
-        return np.where((status == UNIQUE) & ((answer < 1) | (answer > 99)), CONTRADICTORY, status), answer
+        return solver.shifted(now, np.choose(form, [0 * k, 0 * k, k, -k]), _stated(draw, (1, 2)))
 
     def key(self, draw, answer):
         return draw["ages"][:, 0], answer
@@ -337,17 +365,16 @@ class Time(Family):
     def render(self, draw, answer, names, rng):
         x, n, k = names(0), num(draw["ages"][:, 0]), years(draw["k"])
         phrase = draw["phrase"]
+        now = pick(phrase, [cat("How old is ", x, " now?"), cat("How old is ", x, " today?")])
+        stated = age_sentence(x, draw["ages"][:, 0], draw["style"][:, 0])
         statement = pick(draw["form"], [
             pick(phrase, [cat("In ", k, ", ", x, " will be ", n, ". "), cat(x, " will be ", n, " in ", k, ". ")]),
             pick(phrase, [cat(k, " ago, ", x, " was ", n, ". "), cat(x, " was ", n, " ", k, " ago. ")]),
-            age_sentence(x, draw["ages"][:, 0], draw["style"][:, 0]),
-            age_sentence(x, draw["ages"][:, 0], draw["style"][:, 0])])
-        ask = pick(draw["form"], [pick(phrase, [cat("How old is ", x, " now?"), cat("How old is ", x, " today?")]),
-                                  pick(phrase, [cat("How old is ", x, " now?"), cat("How old is ", x, " today?")]),
-                                  cat("How old will ", x, " be in ", k, "?"),
+            stated, stated])
+        ask = pick(draw["form"], [now, now, cat("How old will ", x, " be in ", k, "?"),
                                   cat("How old was ", x, " ", k, " ago?")])
         question = shuffled_join([statement, *_age_sentences(names, draw, (1, 2))], rng, ask)
-        return question, num(answer), self.facts(draw, names)
+        return question, num(answer)[:, None], self.facts(draw, names)
 
     def facts(self, draw, names):
         x, n, k = names(0), num(draw["ages"][:, 0]), num(draw["k"])

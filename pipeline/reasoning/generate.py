@@ -17,12 +17,12 @@ from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipeline.errors import ConfigError
 from pipeline.reasoning.families import FAMILIES, Family
 from pipeline.reasoning.names import pools
 from pipeline.reasoning.solver import STATUS, UNIQUE
+from pipeline.reasoning.text import Text, byte_lengths, intern_many, to_arrow
 from pipeline.shards import SPLIT_COLUMN, Rejects
 from pipeline.splits import SplitAssigner
 
@@ -45,10 +45,13 @@ def heldout_pairs() -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def name_table() -> tuple[pa.Array, int, int]:
-    """(every name as one Arrow array, train pool size, test pool size): the train pool comes first."""
+def name_table() -> tuple[int, int, int]:
+    """(the first name's segment id, train pool size, test pool size): the train pool comes first."""
     train, test = pools()
-    return pa.array(train + test, pa.string()), len(train), len(test)
+    return intern_many(train + test), len(train), len(test)
+
+
+Texts = tuple[Text, Text, Text]  # question, answer, facts
 
 
 @dataclass(frozen=True)
@@ -72,25 +75,28 @@ class Generator:
         splits = self.assigner.indices_of_ints(ids)
         test = splits == list(self.assigner.names).index("test")
         family_of = rng.integers(0, len(self.families), count)
-        pieces, order = [], []
+        placed: list[tuple[np.ndarray, Texts]] = []
         for f, name in enumerate(self.families):
             rows = np.flatnonzero(family_of == f)
             if len(rows):
-                pieces.append(self._family_rows(FAMILIES[name], rng, ids[rows], test[rows], rejects))
-                order.append(rows)
-        table = pa.concat_tables(pieces)
-        table = table.take(pa.array(np.argsort(np.concatenate(order), kind="stable")))
-        split_names = pa.array(np.asarray(self.assigner.names, dtype=object)[splits].tolist(), pa.string())
-        return table.append_column(SPLIT_COLUMN, split_names)
+                placed += [(rows[at], texts) for at, texts in
+                           self._family_rows(FAMILIES[name], rng, ids[rows], test[rows], rejects)]
+        question, answer, facts = (to_arrow(_place(count, [(rows, texts[i]) for rows, texts in placed]))
+                                   for i in range(3))
+        family = pa.array(self.families, pa.string()).take(pa.array(family_of.astype(np.int32)))
+        split = pa.array(self.assigner.names, pa.string()).take(pa.array(splits.astype(np.int32)))
+        return pa.Table.from_arrays([pa.array(ids), family, question, answer, facts, split],
+                                    schema=SCHEMA.append(pa.field(SPLIT_COLUMN, pa.string())))
 
     def _family_rows(self, family: Family, rng: np.random.Generator, ids: np.ndarray, test: np.ndarray,
-                     rejects: Rejects) -> pa.Table:
+                     rejects: Rejects) -> list[tuple[np.ndarray, Texts]]:
         """Draw rounds until every row has a question; each round draws several candidates per pending row.
 
         Drawing ahead (more candidates where fewer are accepted, e.g. test rows, which need a
-        held-out pair) keeps the rounds few: the fixed cost of a round's kernels dominates small ones.
+        held-out pair) keeps the rounds few: the fixed cost of a round's operations dominates small ones.
+        Returns (the family's rows, their texts) per round.
         """
-        done: list[tuple[np.ndarray, pa.Table]] = []
+        done: list[tuple[np.ndarray, Texts]] = []
         pending = np.arange(len(ids))
         rate = {False: 0.7, True: 0.05}  # acceptance per draw, learned as rounds go
         for attempt in range(MAX_ROUNDS):
@@ -98,60 +104,53 @@ class Generator:
                 break
             per_row = np.where(test[pending], int(np.ceil(1.5 / rate[True])), int(np.ceil(1.2 / rate[False])))
             owners = np.repeat(pending, np.minimum(per_row, 64))
-            accepted, rows, good = self._attempt(family, rng, owners, ids[owners], test[owners], attempt, rejects)
+            accepted, texts, good = self._attempt(family, rng, owners, ids[owners], test[owners], attempt, rejects)
             for flag in (False, True):
                 drawn = test[owners] == flag
                 if drawn.any():
                     rate[flag] = max(0.01, float(good[drawn].mean()))
             if len(accepted):
-                done.append((owners[accepted], rows))
+                done.append((owners[accepted], texts))
             pending = np.setdiff1d(pending, owners[accepted])
         else:
             raise ConfigError(f"{family.name}: could not draw {len(pending)} rows in {MAX_ROUNDS} rounds")
-        positions = np.concatenate([p for p, _ in done])
-        table = pa.concat_tables([t for _, t in done])
-        return table.take(pa.array(np.argsort(positions, kind="stable")))
+        return done
 
     def _attempt(self, family: Family, rng, owners, ids, test, attempt: int, rejects: Rejects):
-        """One round of candidates: (the accepted ones, one per owner row; their rendered rows; the good mask)."""
-        n = len(ids)
-        draw = family.draw(rng, n)
-        names = self._names(rng, test, family.people, draw["present"])
+        """One round of candidates: (the accepted ones, one per owner row; their texts; the good mask)."""
+        draw = family.draw(rng, len(ids))
         status, answer = family.solve(draw)
         first, second = family.key(draw, answer)
         inside = (first >= 0) & (first < 100) & (second >= 0) & (second < 100)
         held = heldout_pairs()[np.clip(first, 0, 99), np.clip(second, 0, 99)] & inside
         good = (status == UNIQUE) & (held == test)
-        bad = np.flatnonzero(status != UNIQUE)
-        if len(bad):
-            self._reject(family, draw, names, bad, ids, status, attempt, rejects)
         keep = np.flatnonzero(good)
         keep = keep[np.unique(owners[keep], return_index=True)[1]]  # the first good candidate of each row
+        bad = np.flatnonzero(status != UNIQUE)
+        names = self._names(rng, test[np.concatenate([keep, bad])], family.people)
+        if len(bad):
+            self._reject(family, draw, names[len(keep):], bad, ids, status, attempt, rejects)
         if not len(keep):
-            return keep, pa.table({}), good
+            return keep, None, good
         sub = {k: v[keep] for k, v in draw.items()}
-        question, answer_text, facts = family.render(sub, answer[keep], _slot_names(names[keep]), rng)
-        long = pc.greater(pc.utf8_length(question), self.max_chars).to_numpy(zero_copy_only=False)
+        question, answer_text, facts = family.render(sub, answer[keep], _slot_names(names[:len(keep)]), rng)
+        long = byte_lengths(question) > self.max_chars
         if long.any():
             rejects.add_many((f"{i}#{attempt}" for i in ids[keep][long]), "too_long",
-                             pc.filter(question, pa.array(long)).to_pylist())
+                             to_arrow(question[long]).to_pylist())
         fits = ~long
-        table = pa.table({"id": pa.array(ids[keep][fits]), "family": pa.array([family.name] * int(fits.sum()),
-                                                                              pa.string()),
-                          "question": question.filter(pa.array(fits)), "answer": answer_text.filter(pa.array(fits)),
-                          "facts": facts.filter(pa.array(fits))})
-        return keep[fits], table, good
+        return keep[fits], (question[fits], answer_text[fits], facts[fits]), good
 
     def _reject(self, family, draw, names, bad, ids, status, attempt, rejects: Rejects) -> None:
         sub = {k: v[bad] for k, v in draw.items()}
-        facts = family.facts(sub, _slot_names(names[bad])).to_pylist()
+        facts = to_arrow(family.facts(sub, _slot_names(names))).to_pylist()
         for reason_code in np.unique(status[bad]):
             mine = status[bad] == reason_code
             rejects.add_many((f"{i}#{attempt}" for i in ids[bad][mine]), STATUS[int(reason_code)],
                              (f for f, m in zip(facts, mine) if m))
 
-    def _names(self, rng, test: np.ndarray, people: int, present: np.ndarray) -> np.ndarray:
-        """Distinct names per row, from the test pool for test rows and the train pool otherwise."""
+    def _names(self, rng, test: np.ndarray, people: int) -> np.ndarray:
+        """Distinct names per row (indices into the name list): the test pool for test rows, else the train pool."""
         _, train_size, test_size = name_table()
         size = np.where(test, test_size, train_size)[:, None]
         offset = np.where(test, train_size, 0)[:, None]
@@ -165,8 +164,17 @@ class Generator:
 
 
 def _slot_names(names: np.ndarray):
-    table = name_table()[0]
-    return lambda slot: table.take(pa.array(names[:, slot]))
+    first = name_table()[0]
+    return lambda slot: (first + names[:, slot]).astype(np.int32)
+
+
+def _place(count: int, pieces: list[tuple[np.ndarray, Text]]) -> Text:
+    """One text of ``count`` rows from texts of some rows each (the rows given), padded to one width."""
+    width = max(t.shape[1] for _, t in pieces)
+    out = np.zeros((count, width), np.int32)
+    for rows, text in pieces:
+        out[rows, :text.shape[1]] = text
+    return out
 
 
 def parse_families(spec: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -1,97 +1,79 @@
-"""The generation-time solver: which ages are consistent with a batch of stated facts, by brute force.
+"""The generation-time solver: how many ages the stated facts allow for the asked value, in closed form.
 
-Every person has a domain: the ages 1..99 still possible, a boolean row of 100 (index 0 unused).
-Stated ages fix a domain; each relation (older, younger, K years older, twice as old, "in K
-years X will be N") removes values that no value of the other person supports, swept until
-nothing changes. A question has exactly one answer when the asked value's domain holds exactly
-one value; an empty domain anywhere is a contradiction. The arrays cover a whole batch at once.
+Each family's facts are a small system (stated ages 1..99, "older than", "K years older",
+"twice as old", "in K years X will be N"); for each such system the set of ages consistent
+with it is an interval or a single value, so its size and its one member are computed per row
+with a few NumPy operations over the whole batch (no per-person domain arrays). Only the stated
+facts go in, never the ages the draw started from: the answer is what the facts imply. A row is
+UNIQUE when exactly one value is possible, AMBIGUOUS when several are, CONTRADICTORY when none
+(any stated age out of 1..99 included). ``tests/reasoning_checker.py`` checks the same rows by
+brute force over every assignment of ages, sharing no code with this module.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-MAX_AGE = 99
-VALUES = np.arange(MAX_AGE + 1)
+MIN_AGE, MAX_AGE = 1, 99
 
 UNIQUE, AMBIGUOUS, CONTRADICTORY = 0, 1, 2
 STATUS = ("unique", "ambiguous", "contradictory")
 
 
-@dataclass
-class Relation:
-    """Per row: person ``a`` relates to person ``b``; ``kind`` is one of the operators below."""
-
-    kind: str  # "gt" (a older than b), "lt", "add" (a = b + k), "mul" (a = b * k)
-    a: np.ndarray
-    b: np.ndarray
-    k: np.ndarray | None = None
+def in_range(values: np.ndarray) -> np.ndarray:
+    return (values >= MIN_AGE) & (values <= MAX_AGE)
 
 
-class Domains:
-    """The possible ages of P people in each of N rows."""
-
-    def __init__(self, rows: int, people: int) -> None:
-        self.d = np.ones((rows, people, MAX_AGE + 1), dtype=bool)
-        self.d[:, :, 0] = False
-        self.rows = np.arange(rows)
-
-    def state(self, people: np.ndarray, ages: np.ndarray, where: np.ndarray | None = None) -> None:
-        """Person ``people[i]`` is ``ages[i]`` (only in rows ``where``); out-of-range ages empty the domain."""
-        rows = self.rows if where is None else self.rows[where]
-        people, ages = np.asarray(people)[rows], np.asarray(ages)[rows]
-        fixed = VALUES[None, :] == ages[:, None]
-        self.d[rows, people] &= fixed
-
-    def get(self, people: np.ndarray) -> np.ndarray:
-        return self.d[self.rows, people]
-
-    def narrow(self, people: np.ndarray, allowed: np.ndarray) -> None:
-        self.d[self.rows, people] &= allowed
-
-    def propagate(self, relations: list[Relation], sweeps: int = 4) -> None:
-        for _ in range(sweeps):
-            for r in relations:
-                self.narrow(r.a, _supported(r, self.get(r.b), forward=True))
-                self.narrow(r.b, _supported(r, self.get(r.a), forward=False))
-
-    def contradictory(self) -> np.ndarray:
-        """Rows where some person has no possible age (only people that occur are checked)."""
-        return ~self.d.any(axis=2).all(axis=1)
-
-    def verdict(self, asked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(status, value) of the asked people's domains."""
-        domain = self.get(asked)
-        count = domain.sum(axis=1)
-        status = np.where(count == 1, UNIQUE, np.where(count == 0, CONTRADICTORY, AMBIGUOUS))
-        status = np.where(self.contradictory(), CONTRADICTORY, status)
-        return status, domain.argmax(axis=1)
+def stated_ok(ages: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Rows whose stated ages (where ``present``) all lie in 1..99."""
+    return (in_range(ages) | ~present).all(axis=1)
 
 
-def _supported(r: Relation, other: np.ndarray, forward: bool) -> np.ndarray:
-    """Values of one side for which some value of ``other`` (the other side's domain) satisfies ``r``."""
-    n = len(other)
-    if r.kind in ("gt", "lt"):
-        present = other.any(axis=1)
-        low = np.where(present, other.argmax(axis=1), MAX_AGE + 1)
-        high = np.where(present, MAX_AGE - other[:, ::-1].argmax(axis=1), -1)
-        older = (r.kind == "gt") == forward  # this side is the older one
-        return VALUES[None, :] > low[:, None] if older else VALUES[None, :] < high[:, None]
-    k = np.asarray(r.k)[:, None]
-    if r.kind == "add":  # a = b + k
-        source = VALUES[None, :] - k if forward else VALUES[None, :] + k
-    elif r.kind == "mul":  # a = b * k
-        if forward:
-            source = np.where(VALUES[None, :] % k == 0, VALUES[None, :] // k, -1)
-        else:
-            source = VALUES[None, :] * k
-    else:
-        raise ValueError(f"unknown relation {r.kind!r}")
-    inside = (source >= 1) & (source <= MAX_AGE)
-    picked = np.take_along_axis(other, np.clip(source, 0, MAX_AGE), axis=1)
-    return inside & picked & np.ones((n, 1), dtype=bool)
+def _status(count: np.ndarray, consistent: np.ndarray) -> np.ndarray:
+    status = np.where(count == 1, UNIQUE, np.where(count == 0, CONTRADICTORY, AMBIGUOUS))
+    return np.where(consistent, status, CONTRADICTORY)
+
+
+def between(low: np.ndarray, high: np.ndarray, consistent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """T > low and T < high: the ages max(low+1, 1) .. min(high-1, 99)."""
+    first = np.maximum(low + 1, MIN_AGE)
+    last = np.minimum(high - 1, MAX_AGE)
+    return _status(np.maximum(last - first + 1, 0), consistent & in_range(low) & in_range(high)), first
+
+
+def chain(start: np.ndarray, steps: np.ndarray, links: np.ndarray, consistent: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Person 0 is ``start``, person i = person i-1 + steps[i-1] for i = 1..links: the last person's age.
+
+    Every person on the chain is then fixed; the row is consistent only if all of them are 1..99.
+    """
+    values = start[:, None] + np.cumsum(steps, axis=1)
+    used = np.arange(steps.shape[1])[None, :] < links[:, None]
+    ok = consistent & in_range(start) & (in_range(values) | ~used).all(axis=1)
+    answer = values[np.arange(len(start)), links - 1]
+    return np.where(ok, UNIQUE, CONTRADICTORY), answer
+
+
+def scaled(known: np.ndarray, factor: np.ndarray, known_is_bigger: np.ndarray, consistent: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """bigger = smaller * factor with one side known: the other side (a whole age 1..99, or none)."""
+    answer = np.where(known_is_bigger, known // factor, known * factor)
+    whole = ~known_is_bigger | (known % factor == 0)
+    ok = consistent & in_range(known) & whole & in_range(answer)
+    return np.where(ok, UNIQUE, CONTRADICTORY), answer
+
+
+def shifted(now: np.ndarray, offset: np.ndarray, consistent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """X's age now is ``now`` (derived from a statement); the question asks for now + offset (1..99)."""
+    answer = now + offset
+    ok = consistent & in_range(now) & in_range(answer)
+    return np.where(ok, UNIQUE, CONTRADICTORY), answer
+
+
+def difference(older: np.ndarray, younger: np.ndarray, consistent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How much older X (stated) is than Y (stated): none if X is not the older one."""
+    ok = consistent & in_range(older) & in_range(younger) & (older > younger)
+    return np.where(ok, UNIQUE, CONTRADICTORY), older - younger
 
 
 def rank_verdict(ages: np.ndarray, present: np.ndarray, rank: np.ndarray, oldest_first: np.ndarray
@@ -102,4 +84,5 @@ def rank_verdict(ages: np.ndarray, present: np.ndarray, rank: np.ndarray, oldest
     person = np.take_along_axis(order, rank[:, None], axis=1)[:, 0]
     chosen = np.take_along_axis(ages, person[:, None], axis=1)[:, 0]
     ties = ((ages == chosen[:, None]) & present).sum(axis=1)
-    return np.where(ties == 1, UNIQUE, AMBIGUOUS), person
+    status = np.where(ties == 1, UNIQUE, AMBIGUOUS)
+    return np.where(stated_ok(ages, present), status, CONTRADICTORY), person
