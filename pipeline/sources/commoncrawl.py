@@ -147,6 +147,21 @@ class CommonCrawl(LocalFiles):
                 f"{', and against ' + ', '.join(self.dedup_against) if self.dedup_against else ''}). "
                 f"Stop words per language: {', '.join(described['stop_words'])}. {skipped}.")
 
+    def task_releases(self, release: Release, groups: list[list[str]]) -> list[Release]:
+        """Per task, the release narrowed to that task's files: a mapped task is sent its own file's details
+        only, so what each task is sent (and walks) stays the same size however many files the crawl has."""
+        sha, paths = release.meta.get("sha256", {}), release.meta.get("paths")
+        at = {f.name: i for i, f in enumerate(release.files)}
+        rest = {k: v for k, v in release.meta.items() if k not in ("sha256", "paths")}
+
+        def narrowed(names: list[str]) -> Release:
+            meta = {**rest, "sha256": {n: sha[n] for n in names if n in sha}}
+            if paths is not None:
+                meta["paths"] = [paths[at[n]] for n in names]
+            return Release(release.source, release.version, tuple(release.files[at[n]] for n in names), meta)
+
+        return [narrowed(list(names)) for names in groups]
+
     def prepare_units(self, dataset: str, release: Release) -> list[str]:
         return [f.name for f in release.files]
 
