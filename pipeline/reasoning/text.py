@@ -58,8 +58,8 @@ def _table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if table is None:
         with _lock:
             segments = _segments[:count]
-            lengths = np.fromiter((len(s) for s in segments), np.int64, count)
-            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            lengths = np.fromiter((len(s) for s in segments), np.int32, count)
+            starts = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]]).astype(np.int32)
             table = (starts, lengths, np.frombuffer(b"".join(segments), np.uint8))
             _tables.clear()
             _tables[count] = table
@@ -153,19 +153,20 @@ def byte_lengths(text: Text) -> np.ndarray:
 
 
 def to_arrow(text: Text) -> pa.StringArray:
-    """The rows as one Arrow string array: a single gather of the segments' bytes."""
+    """The rows as one Arrow string array: a single gather of the segments' bytes (int32 indices: half the traffic)."""
     starts, lengths, data = _table()
     rows = len(text)
-    seg_lengths = lengths[text]
+    sizes = lengths[text]
     offsets = np.zeros(rows + 1, np.int64)
-    np.cumsum(seg_lengths.sum(axis=1), out=offsets[1:])
-    flat = text.ravel()
-    keep = seg_lengths.ravel() > 0
-    ids, sizes = flat[keep], seg_lengths.ravel()[keep]
+    np.cumsum(sizes.sum(axis=1), out=offsets[1:])
     total = int(offsets[-1])
-    if total >= 2 ** 31:
-        raise ValueError("to_arrow: a batch of over 2 GiB of text; render smaller batches")
-    dest = np.cumsum(sizes) - sizes
-    source = np.repeat(starts[ids] - dest, sizes) + np.arange(total)
-    buffer = data[source]
-    return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(buffer))
+    if total >= 2 ** 31 or len(data) >= 2 ** 31:
+        raise ValueError("to_arrow: over 2 GiB of text in one batch; render smaller batches")
+    sizes = sizes.ravel()
+    dest = np.cumsum(sizes, dtype=np.int32)
+    dest -= sizes
+    shift = starts[text.ravel()]
+    shift -= dest  # each segment's bytes move by (its start in the table - its place in the output)
+    source = np.repeat(shift, sizes)
+    source += np.arange(total, dtype=np.int32)
+    return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data[source]))
