@@ -22,8 +22,8 @@ from typing import Callable
 import numpy as np
 
 from pipeline.reasoning import solver
-from pipeline.reasoning.text import (AGE_STYLES, Text, age_sentence, blank_unless, cat, num, pick, shuffled_join,
-                                     when, years)
+from pipeline.reasoning.text import (AGE_STYLES, MAX_NUMBER, Text, age_sentence, blank_unless, cat, checked, num,
+                                     phrases, pick, shuffled_join, when, years)
 
 Draw = dict[str, np.ndarray]
 Names = Callable[[int], np.ndarray]  # slot -> the batch's name segment ids in that slot
@@ -49,8 +49,12 @@ def _stated(draw: Draw, slots) -> np.ndarray:
     return solver.stated_ok(draw["ages"][:, slots], draw["present"][:, slots])
 
 
+FACT_AGES = phrases([f"={v}; " for v in range(MAX_NUMBER + 1)], (MAX_NUMBER + 1,))  # "Jack" + "=12; "
+
+
 def _fact_ages(names: Names, draw: Draw, slots) -> list[Text]:
-    return [blank_unless(draw["present"][:, s], cat(names(s), "=", num(draw["ages"][:, s]), "; ")) for s in slots]
+    return [blank_unless(draw["present"][:, s], cat(names(s), FACT_AGES[checked(draw["ages"][:, s])]))
+            for s in slots]
 
 
 def _age_sentences(names: Names, draw: Draw, slots) -> list[Text]:

@@ -68,10 +68,7 @@ def _table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def num(values: np.ndarray) -> np.ndarray:
     """Segment ids of the numbers (0..999)."""
-    values = np.asarray(values, dtype=np.int64)
-    if values.size and (values.min() < 0 or values.max() > MAX_NUMBER):
-        raise ValueError(f"num: {values.min()}..{values.max()} is outside 0..{MAX_NUMBER}")
-    return (NUMBERS + values).astype(np.int32)
+    return (NUMBERS + checked(values)).astype(np.int32)
 
 
 def _as_text(piece: Piece, rows: int) -> Text:
@@ -120,9 +117,30 @@ def blank_unless(present: np.ndarray, text: Text) -> Text:
     return np.where(np.asarray(present, dtype=bool)[:, None], text, EMPTY).astype(np.int32)
 
 
-def years(values: np.ndarray) -> Text:
-    """"1 year" / "K years"."""
-    return cat(num(values), when(np.asarray(values) == 1, " year", " years"))
+def phrases(texts: Sequence[str], shape: tuple[int, ...]) -> np.ndarray:
+    """A precomputed phrase table: the texts interned, their ids shaped ``shape`` (looked up per row by index)."""
+    return (intern_many(texts) + np.arange(len(texts), dtype=np.int32)).reshape(shape)
+
+
+_NUMBERS = range(MAX_NUMBER + 1)
+YEARS = phrases([f"{v} year" if v == 1 else f"{v} years" for v in _NUMBERS], (len(_NUMBERS),))
+_AGE_TAILS = (" is {}. ", " is {} years old. ", " is aged {}. ", "'s age is {}. ", " has just turned {}. ")
+AGE_TAILS = phrases([(" is 1 year old. " if v == 1 and "years" in t else t.format(v)) for t in _AGE_TAILS
+                     for v in _NUMBERS], (len(_AGE_TAILS), len(_NUMBERS)))
+AGE_STYLES = len(_AGE_TAILS)
+
+
+def checked(values: np.ndarray) -> np.ndarray:
+    """The values as int64, refused outside 0..999 (the numbers a phrase table holds)."""
+    values = np.asarray(values, dtype=np.int64)
+    if values.size and (values.min() < 0 or values.max() > MAX_NUMBER):
+        raise ValueError(f"{values.min()}..{values.max()} is outside 0..{MAX_NUMBER}")
+    return values
+
+
+def years(values: np.ndarray) -> np.ndarray:
+    """"1 year" / "K years" (one phrase id per row)."""
+    return YEARS[checked(values)]
 
 
 def shuffled_join(sentences: Sequence[Text], rng: np.random.Generator, tail: Text) -> Text:
@@ -137,14 +155,7 @@ def shuffled_join(sentences: Sequence[Text], rng: np.random.Generator, tail: Tex
 
 def age_sentence(names: np.ndarray, ages: np.ndarray, style: np.ndarray) -> Text:
     """"Jack is 12.", "Jack is 12 years old.", "Jack is aged 12.", "Jack's age is 12.", "Jack has just turned 12."."""
-    n = num(ages)
-    old = when(np.asarray(ages) == 1, " year old. ", " years old. ")
-    return pick(style, [cat(names, " is ", n, ". "), cat(names, " is ", n, old),
-                        cat(names, " is aged ", n, ". "), cat(names, "'s age is ", n, ". "),
-                        cat(names, " has just turned ", n, ". ")])
-
-
-AGE_STYLES = 5
+    return cat(names, AGE_TAILS[np.asarray(style), checked(ages)])
 
 
 def byte_lengths(text: Text) -> np.ndarray:
