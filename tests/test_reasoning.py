@@ -55,6 +55,8 @@ def _free(family: str, draw: dict, rng) -> dict:
         draw["steps"] = np.where(np.arange(3)[None, :] < (draw["length"] - 1)[:, None], steps, 0)
     if family == "time":
         draw["k"] = rng.integers(1, 31, n)
+    if family == "ratio":
+        draw["relation"] = rng.integers(0, 3, n)
     if family == "between":
         ages[:, 2] = ages[:, 1] + rng.integers(-1, 5, n)
     return draw
@@ -141,3 +143,35 @@ def test_ids_are_unique_and_in_order():
     table, _ = _rows(5000)
     ids = table.column("id").to_numpy()
     assert np.array_equal(ids, np.arange(5000))
+
+
+def _histogram(values: np.ndarray, size: int = 200) -> np.ndarray:
+    return np.bincount(np.clip(values, 0, size - 1), minlength=size) / len(values)
+
+
+@pytest.mark.parametrize("family", ["offset", "ratio", "time"])
+def test_draws_in_range_by_construction_have_the_mix_of_free_draws_redrawn(family):
+    """Drawing in range by construction must give what drawing freely and keeping the unique draws gives."""
+    rng = np.random.default_rng(11)
+    chosen = FAMILIES[family]
+    built = chosen.draw(rng, 200_000)
+    status, answer = chosen.solve(built)
+    assert (status == 0).all()  # nothing left for the solver to reject
+    free = _free(family, chosen.draw(rng, 600_000), rng)
+    if family != "between":
+        free["ages"][:, 1:3] = built["ages"][:1, 1:3]  # only slot 0's stated age is drawn freely here
+    free_status, free_answer = chosen.solve(free)
+    kept = free_status == 0
+    assert 0.2 < kept.mean() < 0.95  # free draws really do need redraws
+    for column in ("known age", "answer", "detail"):
+        def values(draw, answers, rows):
+            if column == "known age":
+                return draw["ages"][rows, 0]
+            if column == "answer":
+                return answers[rows]
+            extra = {"offset": lambda d: np.abs(d["steps"]).sum(axis=1), "ratio": lambda d: d["relation"],
+                     "time": lambda d: d["k"]}[family]
+            return extra(draw)[rows]
+        ours = _histogram(values(built, answer, slice(None)))
+        theirs = _histogram(values(free, free_answer, kept))
+        assert 0.5 * np.abs(ours - theirs).sum() < 0.025, column
