@@ -3,6 +3,8 @@
 Layout of one dataset directory (local path or fsspec URL; see ``snapshots`` for the history)::
 
     <split>/part-<part>.<attempt>.<seq>.parquet   data files; <attempt> is new for every try at a part
+    _work/<split>/part-<part>.<attempt>.<seq>.parquet   a part's small output, packed at commit (``packs``)
+    _packs/<key>.json                             a packed group of work files: its inputs and its shard
     _rejects/part-<part>.<attempt>.parquet        (id, part, reason, detail) for every dropped record
     _parts/<part>@<config hash>.json              a finished part (exact name: O(1) to find, no globbing)
     _parts/<part>@<config hash>.attempt.json      a try in flight: the files it has begun, for cleanup
@@ -25,7 +27,7 @@ import logging
 import secrets
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -33,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import snapshots
+from pipeline import packs, snapshots
 from pipeline.errors import ShardError
 from pipeline.location import Location
 from pipeline.snapshots import (  # noqa: F401 - the readers' API, re-exported where it always was
@@ -141,10 +143,16 @@ class Rejects:
 
 
 class ShardWriter:
-    """Writes one split of one part as size-targeted Parquet files under this try's own names."""
+    """Writes one split of one part as size-targeted Parquet files under this try's own names.
+
+    What is still buffered at ``close`` (less than a row group: a small part's whole output, or the
+    tail after its full shards) becomes a work file that the commit packs with other parts' (``packs``),
+    unless ``work_tails`` is off (the packer's own writer).
+    """
 
     def __init__(self, spec: DatasetSpec, split: str, part_id: str, attempt: str | None = None,
-                 location: Location | None = None, on_create: Callable[[str], None] | None = None) -> None:
+                 location: Location | None = None, on_create: Callable[[str], None] | None = None,
+                 work_tails: bool = True) -> None:
         self.spec = spec
         self.split = split
         self.part_id = part_id
@@ -160,11 +168,16 @@ class ShardWriter:
         self._handle = None
         self._rows_in_file = 0
         self._stats: Counter[str] = Counter()
+        self.work_tails = work_tails
+        self._work = False
 
-    def write(self, table: pa.Table) -> None:
+    def write(self, table: pa.Table, stats: dict[str, int] | None = None) -> None:
+        """Buffer ``table``; ``stats`` are its counters when already known (a packed work file's)."""
         if table.num_rows == 0:
             return
-        if self.spec.stats is not None:
+        if stats is not None:
+            self._stats.update(stats)
+        elif self.spec.stats is not None:
             self._stats.update(self.spec.stats(table))
         self._pending.append(table)
         self._pending_bytes += table.nbytes
@@ -172,6 +185,7 @@ class ShardWriter:
             self._flush_row_group()
 
     def close(self) -> list[dict[str, Any]]:
+        self._work = self.work_tails and self._writer is None and bool(self._pending)
         self._flush_row_group()
         self._finish_file()
         return self.shards
@@ -185,7 +199,8 @@ class ShardWriter:
         self._writer = self._file = self._handle = None
 
     def _name(self) -> str:
-        return f"{self.split}/part-{self.part_id}.{self.attempt}.{self._seq:05d}.parquet"
+        prefix = f"{packs.WORK}/" if self._work else ""
+        return f"{prefix}{self.split}/part-{self.part_id}.{self.attempt}.{self._seq:05d}.parquet"
 
     def _flush_row_group(self) -> None:
         if not self._pending:
@@ -211,9 +226,13 @@ class ShardWriter:
             return
         self._writer.close()
         self._file.__exit__(None, None, None)
+        data = self._writer.writer.metadata  # column chunks only: what a pack of this file would carry
         self.shards.append({
             "file": self._name(), "split": self.split, "rows": self._rows_in_file,
             "bytes": self._handle.size, "sha256": self._handle.sha256.hexdigest(), "part": self.part_id,
+            **({"data_bytes": sum(data.row_group(g).column(c).total_compressed_size
+                                  for g in range(data.num_row_groups) for c in range(data.num_columns))}
+               if self._work else {}),
             **({"stats": dict(sorted(self._stats.items()))} if self.spec.stats is not None else {}),
         })
         self._writer = self._file = self._handle = None
@@ -341,7 +360,14 @@ class ShardSet:
             (records.append(record) if record else missing.append(part.id))
         if missing:
             raise ShardError(f"{self.root}: {len(missing)} part(s) not built yet: {', '.join(missing[:5])}")
-        return self._manifest(records)
+        shards = packs.pack(self.location, self.spec.config_hash, self.spec.schema,
+                            [s for r in records for s in r["shards"]], self.spec.target_shard_bytes,
+                            self._pack_writer)
+        return self._manifest(records, shards)
+
+    def _pack_writer(self, split: str, pack_id: str) -> ShardWriter:
+        one_file = replace(self.spec, target_shard_bytes=1 << 62)  # a group is one shard, whatever its size
+        return ShardWriter(one_file, split, pack_id, location=self.location, work_tails=False)
 
     def newest(self) -> dict[str, Any] | None:
         """The newest committed snapshot's manifest, if any."""
@@ -361,8 +387,7 @@ class ShardSet:
         """Prepare and commit a snapshot of ``parts``; returns its manifest."""
         return self.commit(self.prepare(parts))
 
-    def _manifest(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        shards = sorted((s for r in records for s in r["shards"]), key=lambda s: s["file"])
+    def _manifest(self, records: list[dict[str, Any]], shards: list[dict[str, Any]]) -> dict[str, Any]:
         drops: Counter[str] = Counter()
         for r in records:
             drops.update(r["drops"])

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from pipeline.errors import ShardError
 from pipeline.location import Location
+from pipeline.packs import PACKS
 
 FORMAT_VERSION = 1
 MANIFEST = "_manifest.json"
@@ -181,7 +182,10 @@ def gc(root: Path | str | Location, keep: int = KEEP, grace_seconds: float = 360
     files = location.walk()
     cutoff = time.time() - grace_seconds
     removable = [f"{SNAPSHOTS}/{s}.json" for s in dropped]
-    for name in sorted(n for n in files if n.startswith(PARTS + "/") and n.endswith(".json")):
+    # Packs first: a pack a kept snapshot uses keeps its work files, and so the parts that wrote them.
+    records = sorted(n for n in files if n.startswith(PACKS + "/") and n.endswith(".json"))
+    records += sorted(n for n in files if n.startswith(PARTS + "/") and n.endswith(".json"))
+    for name in records:
         record_files = _journal_files(location.read_json(name))
         if name.endswith(".attempt.json") or _mtime(files[name]) >= cutoff or record_files & needed:
             needed |= record_files  # a build in flight, a recent one that may resume, or a part in use
@@ -199,13 +203,14 @@ def gc(root: Path | str | Location, keep: int = KEEP, grace_seconds: float = 360
 def _collectable(name: str) -> bool:
     """Data, rejects, lineage and plot files; never manifests, journals, locks or the card."""
     # _signatures/: CommonCrawl's dedup signatures, read by a later build's --dedup-against (not listed by manifests)
-    if name.startswith((SNAPSHOTS + "/", PARTS + "/", ".locks/", "_signatures/")) or "/" not in name:
+    if name.startswith((SNAPSHOTS + "/", PARTS + "/", PACKS + "/", ".locks/", "_signatures/")) or "/" not in name:
         return False
     return name.endswith((".parquet", ".png"))
 
 
 def _journal_files(record: dict[str, Any]) -> set[str]:
-    """The files a part's journal names: an attempt's files so far, or a finished part's shards and rejects."""
+    """The files a record names: an attempt's files so far, a finished part's shards and rejects, a pack's
+    work files and shard."""
     names = set(record.get("files", [])) | {s["file"] for s in record.get("shards", [])}
     return names | ({record["rejects"]} if record.get("rejects") else set())
 

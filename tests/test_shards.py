@@ -32,6 +32,21 @@ def finished_parts(root: Path) -> dict[str, int]:
             if not p.name.endswith(".attempt.json")}
 
 
+def data_files(root: Path) -> set[str]:
+    """Parquet files under the split folders (not _work/, _rejects/)."""
+    return {str(p.relative_to(root)) for p in root.rglob("*.parquet") if not p.relative_to(root).parts[0][0] == "_"}
+
+
+def work_files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in (root / "_work").rglob("*.parquet")}
+
+
+def recorded_work_files(root: Path) -> set[str]:
+    """The work files finished parts name (what a later commit may pack)."""
+    records = [json.loads(p.read_text()) for p in (root / "_parts").glob("*.json") if ".attempt." not in p.name]
+    return {s["file"] for r in records for s in r["shards"] if s["file"].startswith("_work/")}
+
+
 def test_manifest_describes_every_shard(tmp_path):
     manifest = shard_job.run(tmp_path)
     assert manifest["totals"]["rows"] == EXPECTED_ROWS
@@ -121,8 +136,8 @@ def test_sigkill_mid_write_then_rerun_gives_the_same_rows(tmp_path):
     assert all(after[name] == stamp for name, stamp in done_before.items()), "finished parts must be skipped"
     assert all_ids(killed) == all_ids(reference)
     listed = {s["file"] for s in load_manifest(killed)["shards"]}
-    on_disk = {str(p.relative_to(killed)) for p in killed.rglob("*.parquet") if "_rejects" not in p.parts}
-    assert on_disk == listed, "no stray file may sit beside the shards"
+    assert data_files(killed) == listed, "no stray file may sit beside the shards"
+    assert work_files(killed) == recorded_work_files(killed), "nor among the parts' work files"
     assert not [p for p in killed.rglob(".tmp-*")]
 
 
@@ -151,8 +166,8 @@ def test_two_builds_of_the_same_dataset_at_once(tmp_path):
     assert [r.wait(timeout=120) for r in runs] == [0, 0]
     assert all_ids(shared) == all_ids(reference)
     listed = {s["file"] for s in load_manifest(shared)["shards"]}
-    on_disk = {str(p.relative_to(shared)) for p in shared.rglob("*.parquet") if "_rejects" not in p.parts}
-    assert on_disk == listed and not list(shared.rglob(".tmp-*"))
+    assert data_files(shared) == listed and not list(shared.rglob(".tmp-*"))
+    assert work_files(shared) == recorded_work_files(shared)
 
 
 def _listed_bytes(root: Path, manifest: dict) -> dict[str, bytes]:

@@ -1,0 +1,106 @@
+"""Commit-time packing: the small outputs of many parts become shards of about the size target, per split.
+
+A part writes a split's rows that still fit in one row group when it closes (its whole output, or
+the tail after its full-size shards) to a work file, ``_work/<split>/part-...``, instead of a shard
+of its own. The commit packs each split's work files, in part order, into groups of about the
+target size (a group also ends at a part with full-size shards, so the files keep the rows' part
+order), one shard per group. A group is named by its split and the sha256 of its inputs and
+recorded under ``_packs/<key>.json`` once its shard is durable, so:
+
+- a rerun with the same parts reuses every pack (same shards: no new snapshot);
+- a changed part repacks only the groups from its own onward (earlier groups keep their inputs);
+- two builds that pack the same group on one host wait for each other (a lock per group); on an
+  object store both may write it, under their own names, and each snapshot lists its own.
+
+Work files stay until gc finds no retained snapshot using a pack made from them, so a later build
+with one part changed can repack without rebuilding the others. Memory: one input file plus one
+row group of output at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Callable, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.location import Location
+
+WORK = "_work"
+PACKS = "_packs"
+
+
+class Writer(Protocol):
+    def write(self, table: pa.Table, stats: dict[str, int] | None = None) -> None: ...
+    def close(self) -> list[dict[str, Any]]: ...
+    def abort(self) -> None: ...
+
+
+def is_work(entry: dict[str, Any]) -> bool:
+    return entry["file"].startswith(WORK + "/")
+
+
+def layout(shards: list[dict[str, Any]], target: int) -> list[dict[str, Any] | list[dict[str, Any]]]:
+    """A snapshot's files in row order (split, then part): full-size shards as they are, and the work
+    files between them in groups, each cut greedily once it reaches about ``target`` bytes.
+
+    A file counts its column data (``data_bytes``), not its footer: a tiny file is mostly footer,
+    which its pack carries only once. A group never spans a part's full shard, so reading the
+    files in this order gives a split's rows in part order.
+    """
+    out: list[dict[str, Any] | list[dict[str, Any]]] = []
+    group: list[dict[str, Any]] = []
+    size, split = 0, None
+    for s in sorted(shards, key=lambda s: (s["split"], s["part"], is_work(s), s["file"])):
+        if group and (not is_work(s) or s["split"] != split or size >= target):
+            out.append(group)
+            group, size = [], 0
+        split = s["split"]
+        if is_work(s):
+            group.append(s)
+            size += s.get("data_bytes", s["bytes"])
+        else:
+            out.append(s)
+    if group:
+        out.append(group)
+    return out
+
+
+def key(config_hash: str, group: list[dict[str, Any]]) -> str:
+    payload = json.dumps([config_hash, group[0]["split"], [s["sha256"] for s in group]])
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def pack(location: Location, config_hash: str, schema: pa.Schema, shards: list[dict[str, Any]], target: int,
+         writer_for: Callable[[str, str], Writer]) -> list[dict[str, Any]]:
+    """The snapshot's shard list, in row order: full-size shards as they are, work files replaced by packs."""
+    out = []
+    for item in layout(shards, target):
+        out.extend(_pack_group(location, config_hash, schema, item, writer_for) if isinstance(item, list) else [item])
+    return out
+
+
+def _pack_group(location: Location, config_hash: str, schema: pa.Schema, group: list[dict[str, Any]],
+                writer_for: Callable[[str, str], Writer]) -> list[dict[str, Any]]:
+    name = key(config_hash, group)
+    record_name = f"{PACKS}/{name}.json"
+    with location.lock(f".locks/pack-{name}.lock"):
+        try:
+            return location.read_json(record_name)["shards"]
+        except FileNotFoundError:
+            pass
+        # Named after its first part, so a split's shards sort in part order (the rows' own order).
+        writer = writer_for(group[0]["split"], f"{group[0]['part']}~pack-{name[:12]}")
+        try:
+            for s in group:
+                with location.open(s["file"]) as f:
+                    writer.write(pq.read_table(f, schema=schema), s.get("stats"))
+            out = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        location.write_json(record_name, {"key": name, "split": group[0]["split"], "config_hash": config_hash,
+                                          "files": [s["file"] for s in group], "shards": out})
+        return out
