@@ -11,12 +11,14 @@ data root shared by Dask workers or on object storage. Layout::
 
 The signatures live with the dataset so that a later build can ``--dedup-against`` it; the
 edges and drop tables are scratch. The map, bucket and drop steps each touch one file or
-one bucket; the components step reads the duplicate edges alone.
+one bucket; the components step reads the duplicate edges alone, in partitions of bounded
+memory (``pipeline.crawlcomponents``).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline import crawlcomponents
 from pipeline.errors import ConfigError, ShardError
 from pipeline.storage import commit, temp_path, write_json_atomic
 from pipeline.text import dedup
@@ -105,21 +108,44 @@ def bucket_edges(selection: Selection, bucket: int) -> Path:
 
 # -- components: the duplicate edges only ---------------------------------------------------------
 
-def resolve(selection: Selection) -> dict[str, Any]:
-    """Connected components over every bucket's edges → one drop table per file with drops; then _done.json."""
+def resolve(selection: Selection, memory_bytes: int = 1 << 30) -> dict[str, Any]:
+    """Connected components over every bucket's edges → one drop table per file with drops; then _done.json.
+
+    The edges are processed in partitions sized so that one partition's step fits ``memory_bytes``
+    (``pipeline.crawlcomponents``); no step holds every edge, nor any document that has no duplicate.
+    """
     if selection.done.exists():
         return json.loads(selection.done.read_text())
     for bucket in range(selection.buckets):  # buckets a runner did not run in parallel run here
         bucket_edges(selection, bucket)
-    edges = pa.concat_tables([pq.read_table(selection.edges_path(b)) for b in range(selection.buckets)])
-    nodes, keepers, exact = dedup.components(edges)
-    mine = nodes >= 0
-    nodes, keepers, exact = nodes[mine], keepers[mine], exact[mine]
+    paths = [selection.edges_path(b) for b in range(selection.buckets)]
+    rows = sum(pq.ParquetFile(path).metadata.num_rows for path in paths)
+    parts = crawlcomponents.partitions_for(rows, memory_bytes)
+    files = len(selection.files)
+    root = selection.work / "components"
+    crawlcomponents.split((pq.read_table(path) for path in paths), root, files, parts)
+    last = crawlcomponents.propagate(root, files, parts) if rows else 0
+    earlier_names = [earlier_index(root_, selection.buckets) for root_ in selection.earlier]
+    written = dropped = 0
+    for p in range(parts if rows else 0):
+        nodes, keepers, exact = crawlcomponents.dropped(root, last, p)
+        mine = nodes >= 0
+        nodes, keepers, exact = nodes[mine], keepers[mine], exact[mine]
+        dropped += len(nodes)
+        written += _write_drops(selection, nodes, keepers, exact, earlier_names)
+    shutil.rmtree(root, ignore_errors=True)
+    summary = {"edges": rows, "dropped": dropped, "files_with_drops": written, "partitions": parts, "rounds": last}
+    write_json_atomic(selection.done, summary)
+    return summary
+
+
+def _write_drops(selection: Selection, nodes: np.ndarray, keepers: np.ndarray, exact: np.ndarray,
+                 earlier_names: list[dict[str, Any]]) -> int:
+    """One drop table per file among ``nodes`` (a partition holds whole files); returns the tables written."""
     order = np.argsort(nodes)
     nodes, keepers, exact = nodes[order], keepers[order], exact[order]
     files = nodes >> 32
     bounds = np.flatnonzero(np.diff(files)) + 1
-    earlier_names = [earlier_index(root, selection.buckets) for root in selection.earlier]
     written = 0
     for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(nodes)]):
         if lo == hi:
@@ -130,9 +156,7 @@ def resolve(selection: Selection) -> dict[str, Any]:
                           "detail": [r[2] for r in rows]}, schema=DROP_SCHEMA)
         _write(table, selection.drops_path(int(files[lo])))
         written += 1
-    summary = {"edges": edges.num_rows, "dropped": int(len(nodes)), "files_with_drops": written}
-    write_json_atomic(selection.done, summary)
-    return summary
+    return written
 
 
 def _drop(node: int, keeper: int, exact: bool, selection: Selection,

@@ -63,7 +63,8 @@ class CommonCrawl(LocalFiles):
                  languages: str = "en", filters: str = "gopher", pii: bool = False, min_language_score: float = 0.5,
                  index_url: str | None = None, splits: dict[str, float] | None = None,
                  target_shard_bytes: int = 256 << 20, dedup_buckets: int = 16,
-                 dedup_against: str | list[str] | None = None, bad_words: str | None = None) -> None:
+                 dedup_against: str | list[str] | None = None, bad_words: str | None = None,
+                 dedup_memory_mb: int = 1024) -> None:
         if mode not in ("wet", "warc"):
             raise ConfigError(f"--mode: wet or warc, not {mode!r}")
         if crawl is not None and not crawl.startswith("CC-MAIN-"):
@@ -78,6 +79,9 @@ class CommonCrawl(LocalFiles):
         if dedup_buckets < 1:
             raise ConfigError(f"--dedup-buckets: at least 1, not {dedup_buckets}")
         self.buckets = dedup_buckets
+        if dedup_memory_mb < 1:
+            raise ConfigError(f"--dedup-memory-mb: at least 1, not {dedup_memory_mb}")
+        self.dedup_memory = dedup_memory_mb << 20  # one components partition's working set (not in the config)
         against = [dedup_against] if isinstance(dedup_against, str) else list(dedup_against or [])
         self.dedup_against = tuple(str(Path(a)) for a in against)
         self.min_language_score = min_language_score
@@ -88,7 +92,7 @@ class CommonCrawl(LocalFiles):
         return None if version in (None, "latest") else version
 
     def config(self) -> dict[str, Any]:
-        """The options that shape the rows (the bucket count does not: it only partitions the work)."""
+        """The options that shape the rows (the bucket count and memory do not: they only partition the work)."""
         earlier = [{"dataset": a, "signatures": json.loads((Path(a) / "_signatures" / "latest.json").read_text())["key"]
                     if (Path(a) / "_signatures" / "latest.json").exists() else None} for a in self.dedup_against]
         return {**self._extract_config(), "dedup_against": earlier}
@@ -184,7 +188,7 @@ class CommonCrawl(LocalFiles):
     def reduce(self, dataset: str, release: Release) -> str:
         """Components over the duplicate edges → a drop table per file (buckets not yet done run here)."""
         selection = self._selection(release)
-        crawldedup.resolve(selection)
+        crawldedup.resolve(selection, self.dedup_memory)
         crawldedup.write_index(selection, release.version, self._extract_config()["dedup"])
         return str(selection.work)
 
