@@ -23,9 +23,9 @@ from tests.reasoning_checker import single_answer, solutions
 ALL = ("between", "offset", "ratio", "order", "difference", "time")
 
 
-def _rows(n: int, families=ALL, seed: int = 0):
+def _rows(n: int, families=ALL, seed: int = 0, splits=None):
     rejects = Rejects("t")
-    table = Generator(families, seed, SplitAssigner(None, salt="t")).table(0, 0, n, rejects)
+    table = Generator(families, seed, SplitAssigner(splits, salt="t")).table(0, 0, n, rejects)
     return table, rejects
 
 
@@ -175,3 +175,33 @@ def test_draws_in_range_by_construction_have_the_mix_of_free_draws_redrawn(famil
         ours = _histogram(values(built, answer, slice(None)))
         theirs = _histogram(values(free, free_answer, kept))
         assert 0.5 * np.abs(ours - theirs).sum() < 0.025, column
+
+
+def _heldout_key(family: str, facts: str, answer: str) -> tuple[int, int]:
+    """The (age, age) combination a row's split is decided on, read back from its facts and answer."""
+    ages = {name: int(age) for name, age in re.findall(r"([A-Z][A-Za-z]*)=(\d+);", facts)}
+    query = facts.rsplit("?", 1)[1]
+    if family == "between":
+        low, high = re.findall(r"=(\d+);", facts)[:2]
+        return int(low), int(high)
+    if family in ("offset", "ratio"):
+        return int(re.findall(r"=(\d+);", facts)[0]), int(answer)
+    if family == "time":
+        return int(re.search(r"=(\d+); \?", facts).group(1)), int(answer)  # "X+5=20; ?X", "X=20; ?X+5"
+    if family == "difference":
+        older, younger = query.split("-")
+        return ages[older], ages[younger]
+    ranked = sorted(ages.values(), reverse=query.endswith("oldest"))
+    rank = 1 if query.startswith("second") else 0
+    return ages[answer], ranked[rank + 1]
+
+
+def test_every_family_holds_out_its_age_pairs_for_the_test_split():
+    table, _ = _rows(20_000, splits={"train": 0.6, "validation": 0.1, "test": 0.3})
+    held = heldout_pairs()
+    seen = set()
+    for row in table.to_pylist():
+        first, second = _heldout_key(row["family"], row["facts"], row["answer"])
+        assert held[first, second] == (row["_split"] == "test"), row
+        seen.add((row["family"], row["_split"] == "test"))
+    assert seen == {(f, t) for f in ALL for t in (False, True)}
