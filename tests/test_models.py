@@ -245,7 +245,7 @@ def test_init_from_fine_tunes_only_under_the_same_vocabulary(shards, tmp_path):
     from pipeline.errors import ConfigError
 
     dataset, options = SMALL["language_id"]
-    settings = config(options, steps=12, eval_every=100, baseline_batches=1)
+    settings = config(options, steps=40, eval_every=100, baseline_batches=1, learning_rate=1e-2)
     first = train("language_id", str(shards[dataset]), tmp_path / "a", settings)
     tuned = train("language_id", str(shards[dataset]), tmp_path / "b", config(options, steps=4, eval_every=100,
                   baseline_batches=1, learning_rate=1e-3), init_from=tmp_path / "a")
