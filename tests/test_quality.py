@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -170,6 +171,45 @@ def test_gopher_duplicate_paragraph_chars_alone():
 @pytest.mark.parametrize("reason", sorted(REPETITION_CASES))
 def test_gopher_repetition_rule_alone(reason):
     assert GOPHER.failures(REPETITION_CASES[reason]) == [reason]
+
+
+# -- Gopher: the readings of Rae et al. where datatrove reads otherwise (bench/commoncrawl_filters.py) ---
+
+def test_every_word_of_a_repeated_run_counts_for_duplicate_ngrams():
+    """"Characters contained within all duplicate n-grams": a 13-word run's copy is 13 words for every n ≤ 13
+    (skipping ahead n words after each repeat, as datatrove does, would count 10 of them for n = 10)."""
+    from pipeline.text.gopher import _duplicate_ngram_chars
+    from pipeline.text.words import words
+
+    for total in range(60, 1000):
+        text = _repeated_ngram_doc(13, 2, 1, total)
+        if 0.10 < 52 / len(text) <= 0.11:
+            break
+    found = words(text)
+    assert all(_duplicate_ngram_chars(found, n) == 52 for n in range(5, 11))
+    assert 40 / len(text) <= 0.10, "the skip-ahead count would keep this document"
+    assert GOPHER.failures(text) == ["gopher:duplicate_10gram_chars"]
+
+
+def test_punctuation_marks_are_not_words_for_the_alpha_rule():
+    """80% of *words* must hold a letter: "." and "," are not words (a tokenizer's punctuation tokens would
+    put this document under 80%: 118 alphabetic words among 118 + 24 numbers + 9 marks)."""
+    numbers = iter(range(10_000, 10_024))
+    text = "\n".join(line[:-1] + "".join(f" {next(numbers)}" for _ in range(4 if i < 6 else 0)) + "."
+                     for i, line in enumerate(LINES))
+    tokens = re.findall(r"\w+|[^\w\s]+", text)
+    assert sum(any(c.isalpha() for c in t) for t in tokens) / len(tokens) < 0.8
+    assert GOPHER.failures(text) == [] and GOPHER.apply(text, "en")[2]["alpha_fraction"] >= 0.8
+    more = text.replace(".", " 1 2 3 4 5 6.")
+    assert GOPHER.failures(more) == ["gopher:alpha_words"]
+
+
+def test_stop_words_count_whatever_their_case():
+    """"The" at the start of a sentence is the stop word "the"."""
+    text = GOPHER_QUALITY_CASES["gopher:stop_words"]
+    capitalised = text.replace("Farmers sell", "The farmers sell").replace("Bakers open", "With bakers open")
+    assert GOPHER.failures(capitalised) == []
+    assert "the" not in capitalised.split() and "with" not in capitalised.split()
 
 
 # -- C4 (Raffel et al. 2020 §2.2; TFDS c4_utils) ----------------------------------------------
