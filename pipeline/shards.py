@@ -205,7 +205,7 @@ class ShardWriter:
     def _flush_row_group(self) -> None:
         if not self._pending:
             return
-        table = pa.concat_tables(self._pending).combine_chunks()
+        table = pa.concat_tables(self._pending)  # no combine_chunks: it would copy a whole row group
         self._pending, self._pending_bytes = [], 0
         if self._writer is None:
             if self.on_create is not None:

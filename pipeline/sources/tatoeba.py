@@ -2,13 +2,15 @@
 
 Steps, each cached on disk by the content hash of its inputs:
 
-1. ``links`` → the translation graph: unique directed pairs and, per sentence id, the
-   smallest id of its connected component. Splits hash that component key, so every
-   sentence linked by translation lands in the same split and nothing leaks.
+1. ``links`` → the translation graph: its edges spilled to disk as read, and per sentence
+   id the smallest id of its connected component (label propagation over the spilled
+   edges, one block at a time). Splits hash that component key, so every sentence linked
+   by translation lands in the same split and nothing leaks.
 2. ``sentences_detailed`` (or ``sentences``) → typed Arrow buckets of ``bucket_ids`` ids.
    Parts are these buckets, so a build runs them in parallel and resumes per bucket.
-3. pairs: a two-hop bucketed hash join (target side, then source side), so memory stays
-   at about one bucket whatever the number of sentences.
+3. pairs: the edges in both directions partitioned by target bucket, then a two-hop
+   bucketed hash join (target side, then source side), so memory stays at about one bucket
+   (plus one int per sentence id for the labels) whatever the number of sentences.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ BASIC_COLUMNS = ["id", "lang", "text"]
 LINK_COLUMNS = ["sentence_id", "translation_id"]
 _ID = r"^[0-9]{1,18}$"
 _PAIR = re.compile(r"^[a-z_]{2,8}-[a-z_]{2,8}$")
+# Export blocks parsed at once (a few are in flight): the parser's working set, the build's largest fixed cost.
+BLOCK_BYTES = 4 << 20
 
 SENTENCES_SCHEMA = pa.schema([
     pa.field("id", pa.int64(), nullable=False), ("lang", pa.string()),
@@ -213,14 +217,13 @@ class Tatoeba(LocalFiles):
         wanted = None if self.pairs is None else pa.array(sorted({t for _, t in self.pairs}))
 
         def build(out: Path) -> None:
-            edges = np.load(graph["dir"] / "pairs.npy")
-            edges = edges[np.argsort(edges[:, 1] // self.bucket_ids, kind="stable")]
-            tgt_buckets = edges[:, 1] // self.bucket_ids
+            by_target = _edges_by_target(graph["edges"], out / "by-target", self.bucket_ids)
             rejects = Rejects("links")
             with _SpillWriters(out, cache["buckets"], self.bucket_ids, rejects) as spill:
-                for bucket in np.unique(tgt_buckets):
-                    lo, hi = np.searchsorted(tgt_buckets, [bucket, bucket + 1])
-                    links = pa.table({"source_id": edges[lo:hi, 0], "target_id": edges[lo:hi, 1]})
+                for bucket in sorted(by_target):
+                    edges = _unique_directed(np.fromfile(by_target[bucket], np.int64).reshape(-1, 2))
+                    by_target[bucket].unlink()
+                    links = pa.table({"source_id": edges[:, 0], "target_id": edges[:, 1]})
                     targets = _load_bucket(cache["dir"], int(bucket), None) if int(bucket) in cache["buckets"] \
                         else _EMPTY_LOOKUP
                     half = links.join(targets.select(_LOOKUP).rename_columns(_TARGET_LOOKUP),
@@ -230,6 +233,7 @@ class Tatoeba(LocalFiles):
                     if wanted is not None:
                         half = half.filter(pc.fill_null(pc.is_in(half.column("target_lang"), wanted), False))
                     spill.write(half)
+            (out / "by-target").rmdir()
             pq.write_table(rejects.table(), out / "rejects.parquet")
 
         out = self.cached(release, key, build)
@@ -238,25 +242,25 @@ class Tatoeba(LocalFiles):
     # -- cached steps -------------------------------------------------------------------------
 
     def _link_graph(self, release: Release) -> dict[str, Any]:
-        """Unique directed pairs and per-id component labels (smallest id in the component)."""
+        """The links as read (``edges.bin``: int64 pairs) and per-id component labels (smallest id in it)."""
         name = next(f.name for f in release.files if f.name.startswith("links"))
-        key = f"links-{release.meta['sha256'][name][:16]}"
+        key = f"links-{release.meta['sha256'][name][:16]}-v2"
 
         def build(out: Path) -> None:
             rejects = Rejects("links")
-            columns = []
-            with open_export(self.raw_dir(release) / name, "links.csv") as stream:
-                for edges, local in mysql_tsv.read_batches(stream, LINK_COLUMNS, then=_typed_links):
+            size = 0
+            with open(out / "edges.bin", "wb") as sink, \
+                    open_export(self.raw_dir(release) / name, "links.csv") as stream:
+                for edges, local in mysql_tsv.read_batches(stream, LINK_COLUMNS, BLOCK_BYTES, then=_typed_links):
                     rejects.extend(local)
-                    columns.append(edges)
-            edges = np.concatenate(columns) if columns else np.zeros((0, 2), np.int64)
-            np.save(out / "pairs.npy", _unique_directed(edges))
-            np.save(out / "labels.npy", _component_labels(edges))
+                    sink.write(np.ascontiguousarray(edges, np.int64).tobytes())
+                    size = max(size, int(edges.max()) + 1 if len(edges) else 0)
+            np.save(out / "labels.npy", _component_labels(out / "edges.bin", size))
             pq.write_table(rejects.table(), out / "rejects.parquet")
 
         out = self.cached(release, key, build)
         return {"dir": out, "key": key, "labels": np.load(out / "labels.npy", mmap_mode="r"),
-                "rejects": out / "rejects.parquet"}
+                "edges": out / "edges.bin", "rejects": out / "rejects.parquet"}
 
     def _sentence_buckets(self, release: Release) -> dict[str, Any]:
         """Parse the sentences export once into typed Parquet buckets of ``bucket_ids`` ids."""
@@ -270,7 +274,7 @@ class Tatoeba(LocalFiles):
             writers: dict[int, pq.ParquetWriter] = {}
             try:
                 with open_export(self.raw_dir(release) / name, f"{export}.csv") as stream:
-                    for typed, local in mysql_tsv.read_batches(stream, columns, then=_typed_sentences):
+                    for typed, local in mysql_tsv.read_batches(stream, columns, BLOCK_BYTES, then=_typed_sentences):
                         rejects.extend(local)
                         buckets = pc.divide(typed.column("id"), self.bucket_ids).to_numpy()
                         for b in np.unique(buckets):
@@ -387,25 +391,68 @@ def _load_bucket(directory: Path, bucket: int, rejects: Rejects | None) -> pa.Ta
 
 
 def _unique_directed(edges: np.ndarray) -> np.ndarray:
-    """Every link in both directions, once, without self-links, sorted."""
-    both = np.concatenate([edges, edges[:, ::-1]])
-    both = both[both[:, 0] != both[:, 1]]
-    return np.unique(both, axis=0) if len(both) else both
+    """Directed links (both directions already present) once each, without self-links, sorted."""
+    edges = edges[edges[:, 0] != edges[:, 1]]
+    return np.unique(edges, axis=0) if len(edges) else edges
 
 
-def _component_labels(edges: np.ndarray) -> np.ndarray:
-    """label[id] = smallest id in id's connected component of the link graph."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+EDGE_BLOCK = 1 << 18  # edges per block read back from a spill file (4 MB)
 
-    n = int(edges.max()) + 1 if len(edges) else 0
-    if n == 0:
-        return np.zeros(0, np.int64)
-    graph = coo_matrix((np.ones(len(edges), np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
-    _, component = connected_components(graph, directed=False)
-    # Node ids ascend, so the first node seen in each component is its smallest id.
-    _, first = np.unique(component, return_index=True)
-    return first[component].astype(np.int64)
+
+def _edge_blocks(path: Path) -> Iterator[np.ndarray]:
+    """A spill file of int64 (a, b) pairs, one block at a time (plain reads: no mapping grows the RSS)."""
+    with open(path, "rb") as f:
+        while True:
+            block = np.fromfile(f, np.int64, 2 * EDGE_BLOCK)
+            if not len(block):
+                return
+            yield block.reshape(-1, 2)
+
+
+def _component_labels(edges: Path, size: int) -> np.ndarray:
+    """label[id] = smallest id in id's connected component of the link graph in ``edges``.
+
+    Min-label propagation with hooking and pointer jumping, over the spilled edges one block at
+    a time: memory is the label array (one int per id) plus a block. Labels only fall, each is
+    always an id of the same component, and the passes end when every edge's two ends agree.
+    """
+    dtype = np.int32 if size < 2**31 else np.int64
+    labels = np.arange(size, dtype=dtype)
+    changed = True
+    while changed:
+        changed = False
+        for block in _edge_blocks(edges):
+            a, b = labels[block[:, 0]], labels[block[:, 1]]
+            if np.array_equal(a, b):
+                continue
+            changed = True
+            low = np.minimum(a, b)
+            np.minimum.at(labels, a, low)  # hook both current roots onto the smaller one
+            np.minimum.at(labels, b, low)
+            np.minimum.at(labels, block[:, 0], low)
+            np.minimum.at(labels, block[:, 1], low)
+        while True:  # pointer jumping: every id straight to its root
+            jumped = labels[labels]
+            if np.array_equal(jumped, labels):
+                break
+            labels = jumped
+    return labels
+
+
+def _edges_by_target(edges: Path, out: Path, bucket_ids: int) -> dict[int, Path]:
+    """Every link in both directions, appended to one raw file per target bucket (a block at a time)."""
+    out.mkdir()
+    files: dict[int, Path] = {}
+    for block in _edge_blocks(edges):
+        both = np.concatenate([block, block[:, ::-1]])
+        both = both[np.argsort(both[:, 1] // bucket_ids, kind="stable")]
+        buckets = both[:, 1] // bucket_ids
+        for bucket in map(int, np.unique(buckets)):
+            lo, hi = np.searchsorted(buckets, [bucket, bucket + 1])
+            files.setdefault(bucket, out / f"t{bucket:05d}.bin")
+            with open(files[bucket], "ab") as f:
+                f.write(np.ascontiguousarray(both[lo:hi]).tobytes())
+    return files
 
 
 def _replay_bad(bad: list[mysql_tsv.BadRow], rejects: Rejects) -> None:
