@@ -1,7 +1,8 @@
 """Where CommonCrawl's dedup stages keep their files, and the stages themselves (map, bucket, components).
 
 Every path is built from names (never listed or globbed), so the same code runs on a local
-data root shared by Dask workers or on object storage. Layout::
+data root shared by Dask workers or on object storage (a ``UrlPath``: each file one PUT, read
+back by name). Layout::
 
     <dataset>/_signatures/<key>/index.json         the files, in node order, and the settings
     <dataset>/_signatures/<key>/<file>.parquet     (band, hash, doc) rows of one file: row group b = bucket b
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ import pyarrow.parquet as pq
 
 from pipeline import crawlcomponents
 from pipeline.errors import ConfigError, ShardError
+from pipeline.location import Location, UrlPath, data_path
 from pipeline.storage import commit, temp_path, write_json_atomic
 from pipeline.text import dedup
 
@@ -41,24 +44,24 @@ EARLIER_BASE = -(1 << 58)  # earlier snapshot j's nodes: EARLIER_BASE * (j + 1) 
 class Selection:
     """One build's files (in node order), where its stages write, and the snapshots it dedups against."""
 
-    signatures: Path  # <dataset>/_signatures/<key>
-    work: Path  # work/commoncrawl/<version>/dedup-<selection>
+    signatures: Path | UrlPath  # <dataset>/_signatures/<key>
+    work: Path | UrlPath  # work/commoncrawl/<version>/dedup-<selection>, under the data root workers share
     files: tuple[str, ...]  # signature folder name of each file, in selection order
     names: tuple[str, ...]  # the WET/WARC file names, same order
     buckets: int
     earlier: tuple[str, ...] = ()  # dataset folders of earlier builds
 
-    def rows_path(self, folder: str, root: Path | None = None) -> Path:
+    def rows_path(self, folder: str, root: Path | UrlPath | None = None) -> Path | UrlPath:
         return (root or self.signatures) / f"{folder}.parquet"
 
-    def edges_path(self, bucket: int) -> Path:
+    def edges_path(self, bucket: int) -> Path | UrlPath:
         return self.work / "edges" / f"b{bucket:05d}.parquet"
 
-    def drops_path(self, index: int) -> Path:
+    def drops_path(self, index: int) -> Path | UrlPath:
         return self.work / "drops" / f"f{index:06d}.parquet"
 
     @property
-    def done(self) -> Path:
+    def done(self) -> Path | UrlPath:
         return self.work / "_done.json"
 
 
@@ -72,20 +75,19 @@ def file_folder(name: str, sha256: str) -> str:
 
 # -- map: one file --------------------------------------------------------------------------------
 
-def write_rows(selection_root: Path, folder: str, signatures: pa.Table, buckets: int) -> None:
+def write_rows(selection_root: Path | UrlPath, folder: str, signatures: pa.Table, buckets: int) -> None:
     """Shuffle one file's signatures into one file whose row group b holds bucket b (skipped if present)."""
     final = selection_root / f"{folder}.parquet"
-    if final.exists():
+    if _exists(final):
         return
-    tmp = temp_path(final)
-    with pq.ParquetWriter(tmp, dedup.ROW_SCHEMA, compression="zstd") as writer:
-        for rows in dedup.shuffle(signatures, buckets):
-            writer.write_table(rows)  # an empty bucket is an empty row group: group b is always bucket b
-    commit(tmp, final)
+    _write(dedup.shuffle(signatures, buckets), final)  # an empty bucket is an empty row group: group b is bucket b
 
 
-def read_bucket(path: Path, bucket: int) -> pa.Table:
-    return pq.ParquetFile(path).read_row_group(bucket)
+def read_bucket(path: Path | UrlPath, bucket: int) -> pa.Table:
+    if isinstance(path, Path):
+        return pq.ParquetFile(path).read_row_group(bucket)
+    with _location(path).open(path.name) as handle:
+        return pq.ParquetFile(handle).read_row_group(bucket)
 
 
 # -- bucket: one bucket over every file -----------------------------------------------------------
@@ -93,16 +95,16 @@ def read_bucket(path: Path, bucket: int) -> pa.Table:
 def bucket_edges(selection: Selection, bucket: int) -> Path:
     """Duplicate edges among this build's rows (and earlier snapshots' rows) of one bucket."""
     out = selection.edges_path(bucket)
-    if out.exists():
+    if _exists(out):
         return out
     sources = [((i << 32), selection.rows_path(folder)) for i, folder in enumerate(selection.files)]
     for j, root in enumerate(selection.earlier):
         index = earlier_index(root, selection.buckets)
-        base = Path(index["root"])
+        base = data_path(index["root"])
         sources += [(EARLIER_BASE * (j + 1) + (i << 32), selection.rows_path(folder, base))
                     for i, folder in enumerate(index["files"])]
     edges = dedup.candidate_edges((node, read_bucket(path, bucket)) for node, path in sources)
-    _write(edges, out)
+    _write([edges], out)
     return out
 
 
@@ -114,16 +116,18 @@ def resolve(selection: Selection, memory_bytes: int = 1 << 30) -> dict[str, Any]
     The edges are processed in partitions sized so that one partition's step fits ``memory_bytes``
     (``pipeline.crawlcomponents``); no step holds every edge, nor any document that has no duplicate.
     """
-    if selection.done.exists():
-        return json.loads(selection.done.read_text())
+    if _exists(selection.done):
+        return _read_json(selection.done)
     for bucket in range(selection.buckets):  # buckets a runner did not run in parallel run here
         bucket_edges(selection, bucket)
     paths = [selection.edges_path(b) for b in range(selection.buckets)]
-    rows = sum(pq.ParquetFile(path).metadata.num_rows for path in paths)
+    rows = sum(_num_rows(path) for path in paths)
     parts = crawlcomponents.partitions_for(rows, memory_bytes)
     files = len(selection.files)
-    root = selection.work / "components"
-    crawlcomponents.split((pq.read_table(path) for path in paths), root, files, parts)
+    # The partitions are one process's scratch: beside the work folder on local disk, else a local temp folder.
+    root = selection.work / "components" if isinstance(selection.work, Path) else \
+        Path(tempfile.mkdtemp(prefix="datamill-components-"))
+    crawlcomponents.split((_read_table(path) for path in paths), root, files, parts)  # a bucket at a time
     last = crawlcomponents.propagate(root, files, parts) if rows else 0
     earlier_names = [earlier_index(root_, selection.buckets) for root_ in selection.earlier]
     written = dropped = 0
@@ -135,7 +139,7 @@ def resolve(selection: Selection, memory_bytes: int = 1 << 30) -> dict[str, Any]
         written += _write_drops(selection, nodes, keepers, exact, earlier_names)
     shutil.rmtree(root, ignore_errors=True)
     summary = {"edges": rows, "dropped": dropped, "files_with_drops": written, "partitions": parts, "rounds": last}
-    write_json_atomic(selection.done, summary)
+    _write_json(selection.done, summary)
     return summary
 
 
@@ -154,7 +158,7 @@ def _write_drops(selection: Selection, nodes: np.ndarray, keepers: np.ndarray, e
                 zip(nodes[lo:hi], keepers[lo:hi], exact[lo:hi])]
         table = pa.table({"doc": [r[0] for r in rows], "reason": [r[1] for r in rows],
                           "detail": [r[2] for r in rows]}, schema=DROP_SCHEMA)
-        _write(table, selection.drops_path(int(files[lo])))
+        _write([table], selection.drops_path(int(files[lo])))
         written += 1
     return written
 
@@ -172,30 +176,31 @@ def _drop(node: int, keeper: int, exact: bool, selection: Selection,
             f"{kind} duplicate of {index['version']} file {index['names'][local >> 32]} record {local & 0xFFFFFFFF}")
 
 
-def drops_for(selection_work: Path, index: int) -> pa.Table:
+def drops_for(selection_work: Path | str, index: int) -> pa.Table:
     """The drop table of one file (empty when none of its documents is a duplicate)."""
-    if not (selection_work / "_done.json").exists():
+    selection_work = data_path(selection_work)
+    if not _exists(selection_work / "_done.json"):
         raise ShardError(f"{selection_work}: the dedup components step has not finished (run the reduce first)")
     path = selection_work / "drops" / f"f{index:06d}.parquet"
-    return pq.read_table(path) if path.exists() else DROP_SCHEMA.empty_table()
+    return _read_table(path) if _exists(path) else DROP_SCHEMA.empty_table()
 
 
 # -- the index kept with a snapshot ---------------------------------------------------------------
 
 def write_index(selection: Selection, version: str, settings: dict[str, Any]) -> None:
-    write_json_atomic(selection.signatures / INDEX, {
+    _write_json(selection.signatures / INDEX, {
         "version": version, "buckets": selection.buckets, "files": list(selection.files),
         "names": list(selection.names), "settings": settings})
 
 
 def earlier_index(dataset_dir: str | Path, buckets: int) -> dict[str, Any]:
     """The signature index an earlier build left in its dataset folder (``_signatures/latest.json`` names it)."""
-    root = Path(dataset_dir)
+    root = data_path(dataset_dir)
     pointer = root / "_signatures" / "latest.json"
-    if not pointer.exists():
+    if not _exists(pointer):
         raise ConfigError(f"--dedup-against: {root} holds no signatures (build it with this version of datamill)")
-    key = json.loads(pointer.read_text())["key"]
-    index = json.loads((root / "_signatures" / key / INDEX).read_text())
+    key = _read_json(pointer)["key"]
+    index = _read_json(root / "_signatures" / key / INDEX)
     if index["buckets"] != buckets:
         raise ConfigError(f"--dedup-against: {root} was bucketed into {index['buckets']} buckets; "
                           f"use --dedup-buckets {index['buckets']}")
@@ -203,13 +208,64 @@ def earlier_index(dataset_dir: str | Path, buckets: int) -> dict[str, Any]:
     return index
 
 
-def point_latest(dataset_dir: Path, key: str) -> None:
-    write_json_atomic(dataset_dir / "_signatures" / "latest.json", {"key": key})
+def point_latest(dataset_dir: Path | str, key: str) -> None:
+    _write_json(data_path(dataset_dir) / "_signatures" / "latest.json", {"key": key})
 
 
-def _write(table: pa.Table, final: Path) -> None:
-    tmp = temp_path(final)
-    pq.write_table(table, tmp, compression="zstd")
-    commit(tmp, final)
+def latest_key(dataset_dir: Path | str) -> str | None:
+    """The signature key an earlier build's ``_signatures/latest.json`` names, if it has one."""
+    pointer = data_path(dataset_dir) / "_signatures" / "latest.json"
+    return _read_json(pointer)["key"] if _exists(pointer) else None
+
+
+# -- files by name, on local disk (atomic rename, fsync) or object storage (one PUT each) ------------
+
+def _location(path: UrlPath) -> Location:
+    return Location(path.parent)
+
+
+def _exists(path: Path | UrlPath) -> bool:
+    return path.exists() if isinstance(path, Path) else _location(path).exists(path.name)
+
+
+def _read_table(path: Path | UrlPath) -> pa.Table:
+    if isinstance(path, Path):
+        return pq.read_table(path)
+    with _location(path).open(path.name) as handle:
+        return pq.read_table(handle)
+
+
+def _num_rows(path: Path | UrlPath) -> int:
+    if isinstance(path, Path):
+        return pq.ParquetFile(path).metadata.num_rows
+    with _location(path).open(path.name) as handle:
+        return pq.ParquetFile(handle).metadata.num_rows
+
+
+def _read_json(path: Path | UrlPath) -> Any:
+    return json.loads(path.read_text()) if isinstance(path, Path) else _location(path).read_json(path.name)
+
+
+def _write_json(path: Path | UrlPath, obj: Any) -> None:
+    if isinstance(path, Path):
+        write_json_atomic(path, obj)
+    else:
+        _location(path).write_json(path.name, obj)
+
+
+def _write(tables: list[pa.Table], final: Path | UrlPath) -> None:
+    """One Parquet file, a row group per table (an empty table is an empty row group)."""
+    if isinstance(final, Path):
+        tmp = temp_path(final)
+        with pq.ParquetWriter(tmp, tables[0].schema, compression="zstd") as writer:
+            for table in tables:
+                writer.write_table(table)
+        commit(tmp, final)
+        return
+    sink = pa.BufferOutputStream()
+    with pq.ParquetWriter(sink, tables[0].schema, compression="zstd") as writer:
+        for table in tables:
+            writer.write_table(table)
+    _location(final).write_bytes(final.name, sink.getvalue().to_pybytes())
 
 

@@ -28,6 +28,8 @@ from pipeline import crawldedup
 from pipeline.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, SourceError
 from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
+from pipeline.location import Location, UrlPath, data_path, materialize
+from pipeline.releases import local_raw_dir, local_root, raw_dir
 from pipeline.sources.base import LocalFiles, Release
 from pipeline.splits import SplitAssigner
 from pipeline.storage import cached_dir
@@ -69,7 +71,7 @@ class CommonCrawl(LocalFiles):
             raise ConfigError(f"--mode: wet or warc, not {mode!r}")
         if crawl is not None and not crawl.startswith("CC-MAIN-"):
             raise ConfigError(f"--crawl: expected CC-MAIN-YYYY-WW, got {crawl!r}")
-        self.data_dir = Path(data_dir)
+        self.data_dir = data_path(data_dir)  # a Path, or a UrlPath for s3://... roots
         self.base_url = (mirror or BASE_URL).rstrip("/") + "/"
         self.index_url = (index_url or (self.base_url if mirror else INDEX_URL)).rstrip("/") + "/"
         self.crawl, self.mode = crawl, mode
@@ -83,7 +85,7 @@ class CommonCrawl(LocalFiles):
             raise ConfigError(f"--dedup-memory-mb: at least 1, not {dedup_memory_mb}")
         self.dedup_memory = dedup_memory_mb << 20  # one components partition's working set (not in the config)
         against = [dedup_against] if isinstance(dedup_against, str) else list(dedup_against or [])
-        self.dedup_against = tuple(str(Path(a)) for a in against)
+        self.dedup_against = tuple(str(data_path(a)) for a in against)
         self.min_language_score = min_language_score
         self.assigner = SplitAssigner(splits, salt="commoncrawl")
         self.target_shard_bytes = target_shard_bytes
@@ -93,8 +95,7 @@ class CommonCrawl(LocalFiles):
 
     def config(self) -> dict[str, Any]:
         """The options that shape the rows (the bucket count and memory do not: they only partition the work)."""
-        earlier = [{"dataset": a, "signatures": json.loads((Path(a) / "_signatures" / "latest.json").read_text())["key"]
-                    if (Path(a) / "_signatures" / "latest.json").exists() else None} for a in self.dedup_against]
+        earlier = [{"dataset": a, "signatures": crawldedup.latest_key(a)} for a in self.dedup_against]
         return {**self._extract_config(), "dedup_against": earlier}
 
     def _extract_config(self) -> dict[str, Any]:
@@ -194,7 +195,7 @@ class CommonCrawl(LocalFiles):
 
     def write_extras(self, dataset: str, release: Release, root: Path) -> None:
         """The committed snapshot's signatures become the ones a later ``--dedup-against`` reads."""
-        crawldedup.point_latest(Path(root), crawldedup.signature_key(self.config_key(), self.buckets))
+        crawldedup.point_latest(root, crawldedup.signature_key(self.config_key(), self.buckets))
 
     def parts(self, dataset: str, release: Release) -> list[Part]:
         sha = release.meta["sha256"]
@@ -210,7 +211,7 @@ class CommonCrawl(LocalFiles):
         for rid, reason, detail in zip(*(replay.column(c).to_pylist() for c in ("id", "reason", "detail"))):
             rejects.add(rid, reason, detail)
         docs = pq.read_table(extracted / "docs.parquet")
-        drops = crawldedup.drops_for(Path(options["dedup"]), options["index"])
+        drops = crawldedup.drops_for(options["dedup"], options["index"])
         if drops.num_rows:
             gone = pc.is_in(docs.column("doc"), drops.column("doc"))
             dropped = docs.filter(gone).select(["id", "doc"]).join(drops, "doc").sort_by("doc")
@@ -222,10 +223,10 @@ class CommonCrawl(LocalFiles):
 
     # -- cached steps ----------------------------------------------------------------------------
 
-    def _dataset_root(self, version: str) -> Path:
+    def _dataset_root(self, version: str) -> Path | UrlPath:
         return self.data_dir / "shards" / self.name / version / "text"
 
-    def _selection_root(self, version: str) -> Path:
+    def _selection_root(self, version: str) -> Path | UrlPath:
         return self._dataset_root(version) / "_signatures" / crawldedup.signature_key(self.config_key(), self.buckets)
 
     def _selection(self, release: Release) -> crawldedup.Selection:
@@ -247,8 +248,7 @@ class CommonCrawl(LocalFiles):
             wanted = WarcRecordType.conversion if self.mode == "wet" else WarcRecordType.response
             schema = SCHEMA.append(pa.field("doc", pa.int32()))
             with pq.ParquetWriter(out / "docs.parquet", schema, compression="zstd") as docs:
-                for item in iter_records(self.data_dir / "raw" / self.name / version / name, handle,
-                                         record_types=wanted):
+                for item in iter_records(self._raw_file(version, name), handle, record_types=wanted):
                     if isinstance(item, Failure):
                         rejects.add(item.key, item.reason, item.detail)
                         continue
@@ -268,7 +268,15 @@ class CommonCrawl(LocalFiles):
             pq.write_table(rejects.table(), out / "rejects.parquet")
             pq.write_table(dedup.signature_table(docs_ids, exact, bands), out / "signatures.parquet")
 
-        return cached_dir(self.data_dir / "work" / self.name / version, key, build)
+        return cached_dir(local_root(self.data_dir) / "work" / self.name / version, key, build)  # this host's
+
+    def _raw_file(self, version: str, name: str) -> Path:
+        """This host's copy of one raw file (with an s3:// root: fetched from the bucket once, that file alone)."""
+        local = local_raw_dir(self.data_dir, self.name, version) / name
+        if isinstance(self.data_dir, UrlPath):
+            local.parent.mkdir(parents=True, exist_ok=True)
+            materialize(Location(raw_dir(self.data_dir, self.name, version)), name, local)
+        return local
 
     def _wet_record(self, record, block: bytes) -> dict[str, Any]:
         headers = record.headers
