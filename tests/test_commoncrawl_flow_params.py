@@ -91,3 +91,27 @@ def test_a_task_release_holds_its_own_files_only(files, tmp_path):
         assert got.meta["sha256"] == {n: release.meta["sha256"][n] for n in names}
         assert got.meta["paths"] == [p for p in release.meta["paths"] if p.rsplit("/", 1)[-1] in names]
         assert got.version == release.version and got.meta["crawl"] == CRAWL
+
+
+def test_the_process_runner_sends_each_call_its_own_file_too(monkeypatch, tmp_path):
+    """``datamill build`` (a process pool, pickling every call) sends each prepare and part call one file."""
+    from pipeline import build
+
+    release = _release(6)
+    release = Release(release.source, release.version, release.files,
+                      {**release.meta, "sha256": {f.name: f"{i:064x}" for i, f in enumerate(release.files)}})
+    sent: dict[str, list[int]] = defaultdict(list)
+
+    def run_many(function, calls, max_workers, progress, label):
+        sent[label.rsplit(" ", 1)[-1]] += [len(pickle.dumps(call)) for call in calls]
+        sent[label.rsplit(" ", 1)[-1] + " files"] += [len(a.files) for call in calls for a in call
+                                                      if isinstance(a, Release)]
+        return [{} for _ in calls]
+
+    monkeypatch.setattr(build, "_run_many", run_many)
+    monkeypatch.setattr(CommonCrawl, "reduce", lambda self, dataset, release: "done")
+    source = CommonCrawl(data_dir=tmp_path)
+    build.prepare(source, "text", release, 2, False)
+    build.run_parts(source, "text", release, tmp_path, source.parts("text", release), 2, False)
+    assert sent["prepare files"] == [1] * 6 and sent["commoncrawl/text files"] == [1] * 6
+    assert sent["reduce files"] == [6] * 16, "a bucket task reads every file's rows of its bucket"
