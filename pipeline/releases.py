@@ -57,6 +57,21 @@ def local_raw_dir(data_dir: Path | str, source: str, version: str) -> Path:
     return local_root(data_dir) / "raw" / source / version
 
 
+def share_raw(data_dir: Path | str, source: str, version: str, name: str, got: Fetched) -> Fetched:
+    """A file this host downloaded, put into ``raw/`` in the bucket when the data root is remote (one PUT,
+    skipped when it is there with its size), so any host can read it: hosts share nothing but the root."""
+    target = raw_dir(data_dir, source, version)
+    if isinstance(target, UrlPath):
+        remote = Location(target)
+        try:
+            there = remote.fs.size(remote.full(name))
+        except FileNotFoundError:
+            there = None
+        if there != got.size:
+            remote.fs.put_file(str(got.path), remote.full(name))
+    return got
+
+
 def publish_release(release: Release, fetched: list[Fetched], data_dir: Path | str) -> Release:
     """Record a downloaded release under the data root; for a remote root, upload its files first (one PUT each)."""
     target = raw_dir(data_dir, release.source, release.version)

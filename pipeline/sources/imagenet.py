@@ -26,10 +26,10 @@ from pipeline import imagenet_layout as L
 from pipeline.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, ManualDownloadRequired, SourceError
 from pipeline.images import ImageOptions, ImageRejected, process
+from pipeline.location import Location
 from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
-from pipeline.sources.base import LocalFiles, Release
+from pipeline.sources.base import LocalFiles, Release, data_path
 from pipeline.splits import SplitAssigner
-from pipeline.storage import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class ImageNet(LocalFiles):
                  splits: dict[str, float] | None = None) -> None:
         if size < 0 or not 1 <= quality <= 100 or not 0 <= holdout < 1:
             raise ConfigError("--size must be >= 0, --quality 1..100 and --holdout in [0, 1)")
-        self.data_dir = Path(data_dir)
+        self.data_dir = data_path(data_dir)  # a Path, or a UrlPath for s3://... roots
         self.mirror = mirror.rstrip("/") + "/" if mirror else None
         self.manual_dir = Path(manual_dir).expanduser().resolve() if manual_dir else None
         self.credentials_file, self.hf = credentials_file, hf
@@ -113,7 +113,7 @@ class ImageNet(LocalFiles):
             return Release(self.name, VERSION, files, {"layout": "official", "root": None, "auth": "header"})
         if self.hf:
             return Release(self.name, VERSION, (), {"layout": "parquet", "root": None, "hf": HF_REPO})
-        raise L.missing_files(self.data_dir / "manual" / "imagenet", "no --manual-dir, --mirror or --hf given")
+        raise L.missing_files(Path(str(self.data_dir)) / "manual" / "imagenet", "no --manual-dir, --mirror or --hf given")
 
     def request_headers(self) -> dict[str, str]:
         return credentials(self.credentials_file) if self.mirror else {}
@@ -228,7 +228,7 @@ class ImageNet(LocalFiles):
     def write_extras(self, dataset: str, release: Release, root: Path) -> None:
         """The classes table ships with the dataset: classes.json (index, synset, name)."""
         table = [{"index": i, "synset": s, "name": n} for i, (s, n) in enumerate(self.classes(release))]
-        write_bytes_atomic(root / "classes.json", (json.dumps(table, indent=1, ensure_ascii=False) + "\n").encode())
+        Location(root).write_bytes("classes.json", (json.dumps(table, indent=1, ensure_ascii=False) + "\n").encode())
 
     # -- reading ------------------------------------------------------------------------------
 

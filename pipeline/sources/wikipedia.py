@@ -26,8 +26,9 @@ from pipeline import mediawiki
 from pipeline import wikiretention as retention
 from pipeline.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, DownloadError, SourceError, UpstreamNotReady
+from pipeline.releases import local_root
 from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
-from pipeline.sources.base import LocalFiles, Release
+from pipeline.sources.base import LocalFiles, Release, data_path
 from pipeline.splits import SplitAssigner
 from pipeline.wikiguard import PageTimeout, markup_nodes, template_depth, time_limit
 from pipeline.wikitext import RESIDUE_PATTERN, CleanOptions, Siteinfo, clean
@@ -88,7 +89,7 @@ class Wikipedia(LocalFiles):
             raise ConfigError(f"--wiki: expected a dump name like enwiki, simplewiki or zh_yuewiki, got {wiki!r}")
         if date != "latest" and not _DATE.match(date):
             raise ConfigError(f"--date: expected YYYYMMDD or latest, got {date!r}")
-        self.data_dir = Path(data_dir)
+        self.data_dir = data_path(data_dir)  # a Path, or a UrlPath for s3://... roots
         self.base_url = (mirror or BASE_URL).rstrip("/") + "/"
         self.wiki, self.date = wiki, date
         self.assigner = SplitAssigner(splits, salt="wikipedia")
@@ -212,7 +213,7 @@ class Wikipedia(LocalFiles):
 
     def _offsets(self, release: Release, index: str) -> np.ndarray:
         """The sorted start offsets of the page streams, from the index (cached as .npy)."""
-        cache = self.data_dir / "work" / self.name / release.version / f"{index}.offsets.npy"
+        cache = local_root(self.data_dir) / "work" / self.name / release.version / f"{index}.offsets.npy"
         if cache.exists():
             return np.load(cache)
         offsets = set()
