@@ -5,9 +5,9 @@ edges are split into P partitions by the file range of their nodes (P from a mem
 setting), stored both ways round, and the smallest node of each component is found by
 label propagation: each round, every partition sends each neighbour of its nodes the
 node's label, then every partition lowers its nodes' labels to the smallest it received.
-A round touches one partition at a time (its edges, labels and messages: ~1/P of the
-whole), so memory is bounded by the setting, and each partition's step is a function of
-that partition alone (a runner could map them). Rounds = the graph's diameter + 1; MinHash
+A partition's step touches that partition alone (its edges, labels and messages: ~1/P of
+the whole), so memory is bounded by the setting; on Dask the steps of a round run as tasks
+on the cluster's workers (``dask_mapper``), elsewhere one after another. Rounds = the graph's diameter + 1; MinHash
 duplicate graphs are stars joined through shared bands, so a handful.
 
 Two labels travel together: the near label (over every edge) and the exact label (over
@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import shutil
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -126,17 +126,42 @@ def receive(root: Path, round_: int, q: int, parts: int) -> int:
     return int(np.count_nonzero((new_label != label) | (new_exact != exact_label)))
 
 
-def propagate(root: Path, files: int, parts: int) -> int:
-    """Rounds until no label changes; returns the last round (whose labels are final)."""
+Mapper = Callable[..., list]  # like ``lambda f, *iterables: list(map(f, *iterables))``, maybe on other processes
+
+
+def propagate(root: Path, files: int, parts: int, mapper: Mapper | None = None) -> int:
+    """Rounds until no label changes; returns the last round (whose labels are final).
+
+    ``mapper`` runs one step over every partition (``dask_mapper`` spreads them over a Dask cluster's
+    workers; the default runs them here, one after another).
+    """
+    run = mapper if mapper and parts > 1 else (lambda f, *iterables: list(map(f, *iterables)))
+    every = range(parts)
     for round_ in range(MAX_ROUNDS):
-        for p in range(parts):
-            send(root, round_, p, files, parts)
-        changed = sum(receive(root, round_, q, parts) for q in range(parts))
+        run(send, [root] * parts, [round_] * parts, every, [files] * parts, [parts] * parts)
+        changed = sum(run(receive, [root] * parts, [round_] * parts, every, [parts] * parts))
         if round_ > 0:
             shutil.rmtree(root / f"r{round_}", ignore_errors=True)  # only the newest round is read again
         if changed == 0:
             return round_ + 1
     raise ShardError(f"dedup components: labels still changing after {MAX_ROUNDS} rounds")
+
+
+def dask_mapper() -> Mapper | None:
+    """Inside a Dask task: a mapper that runs each partition's step as a task on the same cluster (this task
+    steps aside while they run); elsewhere None."""
+    try:
+        from distributed import get_worker, worker_client
+
+        get_worker()
+    except (ImportError, ValueError):
+        return None
+
+    def run(function: Callable, *iterables) -> list:
+        with worker_client() as client:
+            return client.gather(client.map(function, *iterables, pure=False))
+
+    return run
 
 
 def dropped(root: Path, round_: int, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

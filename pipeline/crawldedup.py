@@ -110,7 +110,8 @@ def bucket_edges(selection: Selection, bucket: int) -> Path:
 
 # -- components: the duplicate edges only ---------------------------------------------------------
 
-def resolve(selection: Selection, memory_bytes: int = 1 << 30) -> dict[str, Any]:
+def resolve(selection: Selection, memory_bytes: int = 1 << 30,
+            mapper: crawlcomponents.Mapper | None = None) -> dict[str, Any]:
     """Connected components over every bucket's edges → one drop table per file with drops; then _done.json.
 
     The edges are processed in partitions sized so that one partition's step fits ``memory_bytes``
@@ -124,11 +125,14 @@ def resolve(selection: Selection, memory_bytes: int = 1 << 30) -> dict[str, Any]
     rows = sum(_num_rows(path) for path in paths)
     parts = crawlcomponents.partitions_for(rows, memory_bytes)
     files = len(selection.files)
-    # The partitions are one process's scratch: beside the work folder on local disk, else a local temp folder.
-    root = selection.work / "components" if isinstance(selection.work, Path) else \
-        Path(tempfile.mkdtemp(prefix="datamill-components-"))
+    # The partitions are scratch: beside the work folder on local disk (shared by a host's workers, so ``mapper``
+    # may spread the steps), else a local temp folder this process alone reads.
+    if isinstance(selection.work, Path):
+        root = selection.work / "components"
+    else:
+        root, mapper = Path(tempfile.mkdtemp(prefix="datamill-components-")), None
     crawlcomponents.split((_read_table(path) for path in paths), root, files, parts)  # a bucket at a time
-    last = crawlcomponents.propagate(root, files, parts) if rows else 0
+    last = crawlcomponents.propagate(root, files, parts, mapper) if rows else 0
     earlier_names = [earlier_index(root_, selection.buckets) for root_ in selection.earlier]
     written = dropped = 0
     for p in range(parts if rows else 0):

@@ -14,7 +14,7 @@ from pipeline import crawlcomponents, crawldedup
 from pipeline.text import dedup
 
 
-def _graph(rng: random.Random, files: int, edges: int, earlier: bool) -> pa.Table:
+def _graph(rng: random.Random, files: int, edges: int, earlier: bool, chain: bool = True) -> pa.Table:
     """Star edges (node → a smaller root) among documents of ``files`` files, some chained, some exact."""
     def node() -> int:
         if earlier and rng.random() < 0.1:
@@ -26,8 +26,8 @@ def _graph(rng: random.Random, files: int, edges: int, earlier: bool) -> pa.Tabl
         a, b = node(), node()
         if a != b:
             rows.add((max(a, b), min(a, b), rng.random() < 0.4))
-    chain = [((files - 1) << 32) | (1000 + i) for i in range(40)]  # its own component, diameter 39
-    rows |= {(chain[i + 1], chain[i], i % 3 == 0) for i in range(len(chain) - 1)}
+    chain_, chain = chain, [((files - 1) << 32) | (1000 + i) for i in range(40)]  # its own component, diameter 39
+    rows |= {(chain[i + 1], chain[i], i % 3 == 0) for i in range(len(chain) - 1)} if chain_ else set()
     node_, root, exact = zip(*sorted(rows))
     return pa.table({"node": pa.array(node_, pa.int64()), "root": pa.array(root, pa.int64()),
                      "exact": pa.array(exact, pa.bool_())}, schema=dedup.EDGE_SCHEMA)
@@ -84,3 +84,28 @@ def test_resolve_splits_by_the_memory_setting_and_drops_the_same(tmp_path: Path)
             got.add(((f << 32) | row["doc"], row["reason"]))
     expected = {(n, "exact_duplicate" if e else "near_duplicate") for n, _, e in _expected(edges)}
     assert got == expected and summary["dropped"] == len(expected)
+
+
+def _resolve_on_a_worker(selection: crawldedup.Selection, memory: int) -> tuple[bool, dict]:
+    mapper = crawlcomponents.dask_mapper()
+    return mapper is not None, crawldedup.resolve(selection, memory_bytes=memory, mapper=mapper)
+
+
+def test_on_dask_the_partition_steps_run_as_tasks_and_drop_the_same(tmp_path: Path):
+    from distributed import Client, LocalCluster, get_task_stream
+
+    files = 12
+    edges = _graph(random.Random(6), files, 300, earlier=False, chain=False)  # a few rounds of tasks
+    selection = crawldedup.Selection(tmp_path / "sig", tmp_path / "work", tuple(f"f{i}" for i in range(files)),
+                                     tuple(f"file{i:02d}" for i in range(files)), buckets=1)
+    selection.edges_path(0).parent.mkdir(parents=True)
+    pq.write_table(edges, selection.edges_path(0))
+    assert crawlcomponents.dask_mapper() is None, "outside a Dask task the steps run here"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        with get_task_stream(client) as stream:
+            on_dask, summary = client.submit(_resolve_on_a_worker, selection, 4_000, pure=False).result()
+    assert any(task["key"].startswith("send-") for task in stream.data), "the send steps ran as cluster tasks"
+    assert on_dask and summary["partitions"] > 1
+    got = {((f << 32) | r["doc"]) for f in range(files) for r in crawldedup.drops_for(selection.work, f).to_pylist()}
+    assert got == {n for n, _, _ in _expected(edges)}

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from fastwarc.warc import WarcRecordType
 
-from pipeline import crawldedup
+from pipeline import crawlcomponents, crawldedup
 from pipeline.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, SourceError
 from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
@@ -189,7 +189,7 @@ class CommonCrawl(LocalFiles):
     def reduce(self, dataset: str, release: Release) -> str:
         """Components over the duplicate edges → a drop table per file (buckets not yet done run here)."""
         selection = self._selection(release)
-        crawldedup.resolve(selection, self.dedup_memory)
+        crawldedup.resolve(selection, self.dedup_memory, crawlcomponents.dask_mapper())
         crawldedup.write_index(selection, release.version, self._extract_config()["dedup"])
         return str(selection.work)
 
