@@ -165,7 +165,8 @@ def main() -> None:
         print(f"{name:8s}: agreement {agree:.4f} on {len(docs)} docs (datamill keeps {sum(mine)}, "
               f"datatrove keeps {sum(their)}); disagreements: {dict(differ.most_common(8))}")
         if name == "gopher":
-            why = Counter(explain(d, a, b) for d, a, b in zip(docs, verdicts, theirs_verdicts) if (a is None) != (b is None))
+            why = Counter(explain(d, a, b) for d, a, b in zip(docs, verdicts, theirs_verdicts)
+                          if (a is None) != (b is None))
             unexplained = why.pop(None, 0)
             print(f"          explained by a stated reading of the paper: {dict(why.most_common())}; unexplained "
                   f"{unexplained}; agreement where the readings coincide "

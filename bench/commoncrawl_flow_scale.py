@@ -1,4 +1,4 @@
-"""The CommonCrawl Prefect flow itself at two crawl sizes 10x apart, on 2 Dask workers: does its cost per file stay flat?
+"""The CommonCrawl Prefect flow itself at two crawl sizes 10x apart, on 2 Dask workers: is its cost per file flat?
 
 ``bench.commoncrawl_scale`` maps the stage functions on Dask directly; this runs the real
 flow (discover → download → a task per file → buckets → components → parts → finalize) from a
