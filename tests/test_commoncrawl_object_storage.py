@@ -1,4 +1,4 @@
-"""CommonCrawl built into an s3:// data root (moto's server): dedup files in the bucket, the same rows as a local build."""
+"""CommonCrawl built into an s3:// data root (moto): dedup files in the bucket, the same rows as a local build."""
 
 from __future__ import annotations
 
