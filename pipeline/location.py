@@ -1,7 +1,7 @@
 """A directory on local disk or behind an fsspec URL (s3://, gs://, file://), addressed by relative names.
 
 Local directories get atomic renames, fsync and advisory locks; object stores get one PUT per
-file (a reader sees the whole object or none) and no rename. Credentials come from the standard
+file (a reader sees the whole object or none), no rename, and on S3 lease locks (``objectlock``). Credentials come from the standard
 environment (``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``...) or from ``storage_options``; they are
 held by the filesystem object only and never written anywhere.
 """
@@ -17,6 +17,7 @@ from typing import Any, BinaryIO, Iterator
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from pipeline import objectlock
 from pipeline.storage import CHUNK, HashingWriter, file_lock, read_json, write_bytes_atomic
 
 OPTIONS_ENV = "DATAMILL_STORAGE_OPTIONS"
@@ -143,12 +144,14 @@ class Location:
 
     @contextlib.contextmanager
     def lock(self, name: str) -> Iterator[None]:
-        """An exclusive lock on local disk (processes of one host); object stores have none to offer."""
+        """An exclusive lock: advisory on local disk (processes of one host), a lease object created by a
+        conditional PUT on S3 (hosts sharing the bucket; see ``objectlock``); none on other stores."""
         if self.local:
             with file_lock(Path(self.full(name))):
                 yield
         else:
-            yield
+            with objectlock.held(self.fs, self.full(name)):
+                yield
 
 
 class UrlPath(str):

@@ -24,21 +24,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_SERVER: dict = {}
+
+
 @pytest.fixture(scope="module")
 def s3():
+    """One moto server per test process (moto's state and fsspec's filesystem cache are per process anyway)."""
+    import atexit
+
     from moto.server import ThreadedMotoServer
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
+    if not _SERVER:
+        port = free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        atexit.register(server.stop)
+        _SERVER["port"] = port
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{_SERVER['port']}", "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1"}
     import s3fs
 
     fs = s3fs.S3FileSystem(key="testing", secret=SECRET, endpoint_url=env["AWS_ENDPOINT_URL"])
-    fs.mkdir("datamill-test")
+    if not fs.exists("datamill-test"):
+        fs.mkdir("datamill-test")
     yield env, fs
-    server.stop()
 
 
 def datamill(env: dict, cache: Path, *args: str) -> subprocess.CompletedProcess:
@@ -112,7 +121,9 @@ def test_a_build_killed_midway_on_s3_then_rerun_gives_the_same_rows(built, serve
     assert got.returncode == 0, got.stderr
     command = [sys.executable, "-m", "pipeline.cli", "shard", "tatoeba", "--data-dir", root, "--bucket-ids", "100",
                "--workers", "1", "--dataset", "sentences", "--quiet"]
-    child = subprocess.Popen(command, cwd=REPO, env={**os.environ, **env, "DATAMILL_CACHE": str(tmp_path / "k")},
+    # A short lease: the killed build's part lock expires 5 s after its last renewal, and the rerun takes it over.
+    child = subprocess.Popen(command, cwd=REPO, env={**os.environ, **env, "DATAMILL_CACHE": str(tmp_path / "k"),
+                                                     "DATAMILL_LOCK_TTL": "5"},
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     records = "datamill-test/killed/shards/tatoeba/2026-11-21/sentences/_parts"
     deadline = time.time() + 240

@@ -1,0 +1,36 @@
+"""Two builds of one config at once on s3://: one waits for the other part by part, nothing is built twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.test_object_storage import REPO, datamill, s3  # noqa: F401 - the moto server fixture and the CLI runner
+
+ROOT = "s3://datamill-test/locks"
+DATASET = "datamill-test/locks/shards/tatoeba/2026-11-21/sentences"
+
+
+def test_two_builds_of_one_config_on_s3_build_each_part_once(s3, server, tmp_path):
+    env, fs = s3
+    got = datamill(env, tmp_path / "dl", "download", "tatoeba", "--data-dir", ROOT, "--mirror", server.url + "tatoeba/",
+                   "--quiet")
+    assert got.returncode == 0, got.stderr
+    command = [sys.executable, "-m", "pipeline.cli", "shard", "tatoeba", "--data-dir", ROOT, "--bucket-ids", "60",
+               "--workers", "1", "--dataset", "sentences", "--quiet"]
+    runs = [subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, **env, "DATAMILL_CACHE": str(tmp_path / f"host-{i}")})
+            for i in range(2)]
+    outcomes = [r.communicate(timeout=400) for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], [o[1][-2000:] for o in outcomes]
+    fs.invalidate_cache()
+    assert len(fs.ls(f"{DATASET}/_snapshots")) == 1, "one config, one snapshot"
+    keys = fs.find(DATASET)
+    records = [json.loads(fs.cat_file(k)) for k in keys
+               if ("/_parts/" in k or "/_packs/" in k) and k.endswith(".json") and not k.endswith(".attempt.json")]
+    named = {s["file"] for r in records for s in r.get("shards", [])} | {r["rejects"] for r in records if r.get("rejects")}
+    data = {k[len(DATASET) + 1:] for k in keys if k.endswith(".parquet")}
+    assert data == named, f"files of a second try at a part: {sorted(data - named)[:5]}"
+    assert datamill(env, tmp_path / "v", "verify", f"s3://{DATASET}").returncode == 0
