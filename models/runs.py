@@ -20,7 +20,7 @@ from pipeline.errors import ConfigError
 
 # How long and how a run trains, not what it learns: changing these continues the same run.
 PROCEDURAL = {"steps", "strategy", "checkpoint_every", "eval_every", "eval_batches", "log_every", "trace_batches",
-              "baseline_batches", "patience", "jit_compile"}
+              "baseline_batches", "patience", "jit_compile", "max_minutes"}
 
 
 def data_identity(data: str) -> dict[str, Any]:

@@ -50,6 +50,7 @@ class TrainConfig:
     strategy: str = "default"  # default, mirrored or multiworker
     trace_batches: bool = False  # write a fingerprint of every consumed batch (for resume checks)
     baseline_batches: int = 200  # at most this many train batches feed the class-balanced k-NN sample
+    max_minutes: float = 0.0  # >0: training stops (and finishes: evaluation, model, report) after this many minutes
     options: dict[str, Any] = field(default_factory=dict)  # task options (widths, lengths, vocab...)
 
 
@@ -195,7 +196,7 @@ def train(model: str, data: str, run_dir: str | Path, config: TrainConfig | None
     trace = open(run.dir / f"trace-worker{worker}.jsonl", "a") if config.trace_batches else None
     started, consumed, losses = time.time(), 0, []
     iterator = iter(dataset)
-    stopped_early = False
+    stopped_early = timed_out = False
 
     def save(at: int) -> None:
         record = {"streams": {str(i): s.position(consumed * per_step) for i, s in streams.items()}, "state": state}
@@ -226,15 +227,16 @@ def train(model: str, data: str, run_dir: str | Path, config: TrainConfig | None
                 for name, value in metrics.items():
                     tf.summary.scalar(f"validation/{name}", value, step=at)
             stopped_early = _early_stop(state, metrics.get(task.primary), task.mode, config.patience)
-        if at % config.checkpoint_every == 0 or at == config.steps or stopped_early:
+        timed_out = config.max_minutes > 0 and time.time() - started >= config.max_minutes * 60
+        if at % config.checkpoint_every == 0 or at == config.steps or stopped_early or timed_out:
             save(at)
-        if stopped_early:
-            log.info("early stopping at step %d", at)
+        if stopped_early or timed_out:
+            log.info("%s at step %d", "early stopping" if stopped_early else "time limit reached", at)
             break
     if trace is not None:
         trace.close()
     return _finish(task, network, run, config, model, data, state, losses, resumed_from, stopped_early,
-                   started, evaluation, int(step.numpy()), strategy.num_replicas_in_sync, init_from)
+                   started, evaluation, int(step.numpy()), strategy.num_replicas_in_sync, init_from, timed_out)
 
 
 def _input_pipelines(strategy) -> int:
@@ -250,7 +252,7 @@ def _finished_report(run: _Run, config: TrainConfig) -> dict[str, Any] | None:
     if not path.exists():
         return None
     report = json.loads(path.read_text())
-    if report["steps"] < config.steps and not report.get("stopped_early"):
+    if report["steps"] < config.steps and not report.get("stopped_early") and not report.get("time_limit_reached"):
         return None  # asked for more steps: the run continues from its last checkpoint
     log.info("%s already finished at step %d; reporting it, not retraining", run.dir, report["steps"])
     return {**report, "finished": True}
@@ -314,18 +316,19 @@ def _early_stop(state: dict[str, Any], value: float | None, mode: str, patience:
 
 
 def _finish(task, network, run: _Run, config: TrainConfig, model: str, data: str, state, losses, resumed_from,
-            stopped_early, started, evaluation, steps: int, replicas: int, init_from
+            stopped_early, started, evaluation, steps: int, replicas: int, init_from, timed_out: bool = False
             ) -> dict[str, Any]:
     from models.runs import data_identity
 
+    training_seconds = round(time.time() - started, 1)
     metrics = task.evaluate(network, evaluation.batches())
     report = {
         "model": model, "task": task.describe(), "data": {"root": str(data), **data_identity(str(data))},
         "config": asdict(config), "steps": steps, "finished": False, "evaluated_on": evaluation.split,
         "resumed_from": resumed_from, "init_from": str(init_from) if init_from else None,
-        "stopped_early": stopped_early, "metrics": metrics, "replicas": replicas,
+        "stopped_early": stopped_early, "time_limit_reached": timed_out, "metrics": metrics, "replicas": replicas,
         "first_losses": losses[:5], "last_losses": losses[-5:], "history": state["history"],
-        "seconds": round(time.time() - started, 1), "parameters": int(network.count_params()),
+        "seconds": round(time.time() - started, 1), "training_seconds": training_seconds, "parameters": int(network.count_params()),
     }
     if run.chief:
         baseline = task.baseline(evaluation.train_sample(), evaluation.batches())

@@ -12,7 +12,13 @@ from pipeline.cli import app
 from pipeline.features.reasoning import BOS, EOS, QuestionAnswer, byte_matrix, decode_bytes, encode_answers
 from pipeline.sources.reasoning import Reasoning
 
-TINY = {"dim": 16, "heads": 2, "layers": 1, "embed": 8, "max_len": 144, "answer_len": 8, "test_sample": 32}
+TINY = {"dim": 16, "heads": 2, "layers": 1, "max_len": 144, "answer_len": 8, "test_sample": 32}
+
+
+def _between_set(tmp_path, examples: int = 3000):
+    source = Reasoning(tmp_path, examples=examples, part_rows=examples, families="between")
+    stages.build(source, tmp_path, max_workers=1, progress=False)
+    return tmp_path / "shards" / "reasoning" / "seed0" / "questions"
 
 
 def test_bytes_in_and_out():
@@ -26,9 +32,7 @@ def test_bytes_in_and_out():
 def test_short_training_lowers_the_loss_and_ask_answers(tmp_path):
     from models.train import TrainConfig, train
 
-    source = Reasoning(tmp_path, examples=3000, part_rows=3000, families="between")
-    stages.build(source, tmp_path, max_workers=1, progress=False)
-    data = tmp_path / "shards" / "reasoning" / "seed0" / "questions"
+    data = _between_set(tmp_path)
     run = tmp_path / "runs" / "r"
     config = TrainConfig(steps=16, batch_size=32, learning_rate=0.005, eval_every=8, eval_batches=1,
                          baseline_batches=2, checkpoint_every=100, options=TINY)
@@ -73,3 +77,29 @@ def test_the_reasoner_module_imports_first():
     code = "import models.reasoner, models.tasks; print(type(models.tasks.TASKS['reasoner']('x', {})).__name__)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "Reasoner", done.stderr[-2000:]
+
+
+def test_the_recipe_is_what_train_reasoner_uses_unless_told_otherwise():
+    from models.experiment import experiment
+    from models.reasoner_recipe import RECIPE
+    from models.train import TrainConfig
+
+    _, _, config, _ = experiment(None, {"model": "reasoner", "data": "d"})
+    assert (config.steps, config.batch_size, config.learning_rate, config.max_minutes) == \
+        (RECIPE["steps"], RECIPE["batch_size"], RECIPE["learning_rate"], RECIPE["max_minutes"])
+    _, _, config, _ = experiment(None, {"model": "reasoner", "data": "d", "steps": 7, "options": {"dim": 32}})
+    assert config.steps == 7 and config.options == {"dim": 32} and config.batch_size == RECIPE["batch_size"]
+    _, _, other, _ = experiment(None, {"model": "translator", "data": "d"})
+    assert other == TrainConfig()
+
+
+def test_a_time_limit_finishes_the_run_and_a_rerun_reports_it(tmp_path):
+    from models.train import TrainConfig, train
+
+    data = _between_set(tmp_path, 1000)
+    config = TrainConfig(steps=500, batch_size=16, eval_every=1000, eval_batches=1, baseline_batches=1,
+                         checkpoint_every=1000, max_minutes=1e-4, options={**TINY, "test_sample": 8})
+    report = train("reasoner", str(data), tmp_path / "run", config)
+    assert report["time_limit_reached"] and 1 <= report["steps"] < 500 and (tmp_path / "run" / "model.keras").exists()
+    again = train("reasoner", str(data), tmp_path / "run", config)
+    assert again["finished"] and again["steps"] == report["steps"]
