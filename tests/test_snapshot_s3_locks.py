@@ -34,3 +34,27 @@ def test_two_builds_of_one_config_on_s3_build_each_part_once(s3, server, tmp_pat
     data = {k[len(DATASET) + 1:] for k in keys if k.endswith(".parquet")}
     assert data == named, f"files of a second try at a part: {sorted(data - named)[:5]}"
     assert datamill(env, tmp_path / "v", "verify", f"s3://{DATASET}").returncode == 0
+
+
+def test_a_lease_blocks_a_second_holder_until_released_and_an_expired_one_is_taken_over(s3):
+    import threading
+    import time
+
+    from pipeline import objectlock
+
+    env, fs = s3
+    key = "datamill-test/locks-unit/.locks/x.lock"
+    order = []
+    with objectlock.held(fs, key):
+        waiter = threading.Thread(target=lambda: (objectlock.held(fs, key).__enter__(), order.append("second")))
+        waiter.start()
+        time.sleep(1.0)
+        order.append("first released")
+    waiter.join(timeout=30)
+    assert order == ["first released", "second"], "the second holder got in while the first held the lease"
+    fs.rm_file(key)
+    fs.pipe_file(key, json.dumps({"token": "killed", "expires": time.time() - 1}).encode())  # a killed build's
+    started = time.time()
+    with objectlock.held(fs, key):
+        assert json.loads(fs.cat_file(key))["token"] != "killed"
+    assert time.time() - started < 5 and not fs.exists(key), "an expired lease is taken over, ours is removed"
