@@ -115,8 +115,8 @@ def prepare(source: Source, dataset: str, release: Release, max_workers: int, pr
     if not hasattr(source, "prepare_units"):
         return
     units = source.prepare_units(dataset, release)
-    _run_many(source.prepare_unit, [(dataset, release, unit) for unit in units], max_workers, progress,
-              f"{source.name}/{dataset} prepare")
+    _run_many(source.prepare_unit, [(dataset, r, unit) for r, unit in zip(_per_task(source, release, units), units)],
+              max_workers, progress, f"{source.name}/{dataset} prepare")
     if hasattr(source, "reduce_units"):  # a partitioned reduce (CommonCrawl's dedup buckets) in parallel first
         _run_many(source.reduce_unit, [(dataset, release, unit) for unit in source.reduce_units(dataset, release)],
                   max_workers, progress, f"{source.name}/{dataset} reduce")
@@ -143,8 +143,16 @@ def _run_many(function, calls: list[tuple], max_workers: int, progress: bool, la
 def run_parts(source: Source, dataset: str, release: Release, data_dir: Path | str, parts: list[Part],
               max_workers: int, progress: bool) -> list[dict[str, Any]]:
     """Build parts on ``max_workers`` processes (parsing is CPU-bound Python), with a progress bar."""
-    return _run_many(build_part, [(source, dataset, release, data_dir, part) for part in parts], max_workers,
-                     progress, f"{source.name}/{dataset}")
+    releases = _per_task(source, release, [[i.name for i in p.inputs] for p in parts])
+    return _run_many(build_part, [(source, dataset, r, data_dir, part) for r, part in zip(releases, parts)],
+                     max_workers, progress, f"{source.name}/{dataset}")
+
+
+def _per_task(source: Source, release: Release, files: list) -> list[Release]:
+    """Each call's own release (its files only) where the source narrows one: a pickled call stays O(1) bytes."""
+    if hasattr(source, "task_releases"):
+        return source.task_releases(release, [[f] if isinstance(f, str) else f for f in files])
+    return [release] * len(files)
 
 
 def build(source: Source, data_dir: Path | str, version: str | None = None, *, max_workers: int = 4,

@@ -62,6 +62,8 @@ Filters = Annotated[str, typer.Option("--filters", help="commoncrawl: gopher, c4
 PIIOption = Annotated[bool, typer.Option("--pii", help="commoncrawl: replace e-mail and IP addresses.")]
 DedupBuckets = Annotated[int, typer.Option("--dedup-buckets", min=1, help="commoncrawl: dedup shuffle partitions "
                                            "(more buckets: less memory per bucket task).")]
+DedupMemory = Annotated[int, typer.Option("--dedup-memory-mb", min=1, help="commoncrawl: memory for one partition "
+                                          "of the dedup components step (more edges: more partitions).")]
 DedupAgainst = Annotated[Optional[list[str]], typer.Option("--dedup-against", help="commoncrawl: an earlier build's "
                                                            "dataset folder; its documents are not kept again.")]
 BadWords = Annotated[Optional[str], typer.Option("--bad-words", help="commoncrawl: a word list (one a line) for C4's "
@@ -76,7 +78,7 @@ SOURCE_OPTIONS = {"tatoeba": ("pairs", "compression", "bucket_ids"),
                   "imagenet": ("manual_dir", "credentials_file", "hf", "size", "quality", "holdout",
                                "official_checksums"),
                   "commoncrawl": ("crawl", "mode", "max_files", "files", "languages", "filters", "pii", "dedup_buckets",
-                                  "dedup_against", "bad_words"),
+                                  "dedup_against", "bad_words", "dedup_memory_mb"),
                   "reasoning": ("examples", "seed", "families")}
 
 
@@ -146,14 +148,14 @@ def shard(source: SourceArg, data_dir: DataDir = Path("data"), version: Version 
           size: Size = 256, quality: Quality = 90, holdout: Holdout = 0.0, mode: Mode = "wet",
           languages: Languages = "en", filters: Filters = "gopher", pii: PIIOption = False,
           dedup_buckets: DedupBuckets = 16, dedup_against: DedupAgainst = None, bad_words: BadWords = None,
-          examples: Examples = 1_000_000, seed: Seed = 0, families: Families = "all",
-          fmt: WikiFormat = "xml", quiet: Quiet = False) -> None:
+          dedup_memory_mb: DedupMemory = 1024, examples: Examples = 1_000_000, seed: Seed = 0,
+          families: Families = "all", fmt: WikiFormat = "xml", quiet: Quiet = False) -> None:
     """Turn a downloaded release into Parquet shards; finished parts are skipped."""
     src = _source(source, data_dir, None, splits, shard_mb, pairs=pairs, bucket_ids=bucket_ids, wiki=wiki,
                   date=date, pages_per_part=pages_per_part, max_page_mb=max_page_mb, keep_math=keep_math,
                   size=size, quality=quality, holdout=holdout, mode=mode, languages=languages, filters=filters,
                   pii=pii, examples=examples, seed=seed, families=families, dedup_buckets=dedup_buckets,
-                  dedup_against=dedup_against, bad_words=bad_words, format=fmt)
+                  dedup_against=dedup_against, bad_words=bad_words, dedup_memory_mb=dedup_memory_mb, format=fmt)
     manifests = stages.shard(src, data_dir, version, datasets=dataset, max_workers=workers, progress=not quiet)
     _summary(manifests, data_dir)
 
@@ -170,7 +172,8 @@ def build_command(source: SourceArg, data_dir: DataDir = Path("data"), mirror: M
                   holdout: Holdout = 0.0, crawl: Crawl = None, mode: Mode = "wet", max_files: MaxFiles = None,
                   files: Files = None, languages: Languages = "en", filters: Filters = "gopher",
                   pii: PIIOption = False, dedup_buckets: DedupBuckets = 16, dedup_against: DedupAgainst = None,
-                  bad_words: BadWords = None, examples: Examples = 1_000_000, seed: Seed = 0,
+                  bad_words: BadWords = None, dedup_memory_mb: DedupMemory = 1024,
+                  examples: Examples = 1_000_000, seed: Seed = 0,
                   families: Families = "all", ignore_disk_check: IgnoreDisk = False, fmt: WikiFormat = "xml",
                   quiet: Quiet = False) -> None:
     """Download, then shard (reasoning: generate; nothing to download)."""
@@ -181,7 +184,7 @@ def build_command(source: SourceArg, data_dir: DataDir = Path("data"), mirror: M
                   size=size, quality=quality, holdout=holdout, crawl=crawl, mode=mode, max_files=max_files,
                   files=files, languages=languages, filters=filters, pii=pii, examples=examples, seed=seed,
                   families=families, dedup_buckets=dedup_buckets, dedup_against=dedup_against, bad_words=bad_words,
-                  format=fmt)
+                  dedup_memory_mb=dedup_memory_mb, format=fmt)
     manifests = stages.build(src, data_dir, version, max_workers=workers, progress=not quiet,
                              policy=RetryPolicy(attempts=retries), datasets=dataset,
                              ignore_disk_check=ignore_disk_check)
