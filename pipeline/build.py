@@ -81,7 +81,7 @@ def finalize(source: Source, dataset: str, release: Release, data_dir: Path | st
         return newest  # a rerun that changed nothing commits nothing
     if hasattr(source, "write_extras"):
         source.write_extras(dataset, release, shard_set.root)
-    previous = previous_version(shard_set.root, source.release_prefix) if not _is_url(shard_set.root) else None
+    previous = previous_version(shard_set.root, source.release_prefix)
     if previous is not None:
         changes = compare(previous, shard_set.root, source.name, dataset, manifest)
         if changes is not None:
@@ -89,10 +89,6 @@ def finalize(source: Source, dataset: str, release: Release, data_dir: Path | st
     manifest = shard_set.commit(add_plots(shard_set.root, manifest))
     write_card(shard_set.spec, manifest)
     return manifest
-
-
-def _is_url(root: Path | str) -> bool:
-    return "://" in str(root)
 
 
 def shard(source: Source, data_dir: Path | str, version: str | None = None, *,

@@ -35,13 +35,18 @@ BATCH_ROWS = 65_536
 CHANGES = ("added", "changed", "removed", "unchanged")
 
 
-def previous_version(root: Path | str, prefix: str = "") -> Path | None:
-    """The newest other finished version of the same dataset (``.../<source>/<version>/<dataset>``)."""
-    root = Path(root)
-    dataset, version_dir = root.name, root.parent
-    candidates = sorted(p.parent for p in version_dir.parent.glob(f"{prefix}*/{dataset}/_manifest.json")
-                        if p.parent.parent.name < version_dir.name)
-    return candidates[-1] if candidates else None
+def previous_version(root: Path | str, prefix: str = "") -> Path | str | None:
+    """The newest other finished version of the same dataset (``.../<source>/<version>/<dataset>``), on local
+    disk (a ``Path``) or behind a URL (the URL)."""
+    text = str(root).rstrip("/")
+    version_dir, dataset = text.rsplit("/", 1)
+    source_dir, version = version_dir.rsplit("/", 1)
+    source = Location(source_dir)
+    found = source.fs.glob(source.full(f"{prefix}*/{dataset}/_manifest.json"))
+    older = sorted(v for v in (name.rsplit("/", 3)[-3] for name in found) if v < version)
+    if not older:
+        return None
+    return Path(source.full(f"{older[-1]}/{dataset}")) if source.local else f"{source_dir}/{older[-1]}/{dataset}"
 
 
 def _batches(root: Path | str, manifest: dict[str, Any], columns: list[str]) -> Iterator[pa.RecordBatch]:

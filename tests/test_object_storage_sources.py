@@ -38,3 +38,32 @@ def test_imagenet_into_the_bucket(s3, upstream, tmp_path):
     assert "imagenet/classification ILSVRC2012: 39 rows (train 27, validation 12); dropped 3" in got.stdout
     dataset = "s3://datamill-test/imagenet/shards/imagenet/ILSVRC2012/classification"
     assert datamill(env, tmp_path / "cache2", "verify", dataset).returncode == 0
+
+
+def test_a_new_version_in_the_bucket_gets_lineage(s3, tmp_path, monkeypatch):
+    """Lineage against the previous version is computed on s3:// too (it was skipped for URL roots)."""
+    import os
+
+    from pipeline import build
+    from pipeline.download import RetryPolicy
+    from pipeline.localserver import serving
+    from pipeline.sources.tatoeba import Tatoeba
+    from tests.fixtures.tatoeba_upstream import EXPORT_TIME, write_upstream
+
+    env, fs = s3
+    for key, value in {**env, "DATAMILL_CACHE": str(tmp_path / "cache")}.items():
+        monkeypatch.setenv(key, value)
+    weeks = [tmp_path / "week1", tmp_path / "week2"]
+    write_upstream(weeks[0], groups=20, ugly=False)
+    write_upstream(weeks[1], groups=24, ugly=False)  # four new groups: 16 new sentences
+    for path in (weeks[1] / "exports").iterdir():
+        os.utime(path, (EXPORT_TIME + 7 * 86400, EXPORT_TIME + 7 * 86400))
+    root = "s3://datamill-test/lineage"
+    for week in weeks:
+        with serving(week) as srv:
+            manifests = build.build(Tatoeba(data_dir=root, mirror=srv.url, bucket_ids=100), root, progress=False,
+                                    policy=RetryPolicy(attempts=3, base=0.01, cap=0.05), datasets=["sentences"])
+    lineage = manifests["sentences"].get("lineage")
+    assert lineage is not None, "no lineage for a new version on s3://"
+    assert lineage["previous"] == "2026-11-21" and (lineage["added"], lineage["removed"]) == (16, 0)
+    assert fs.exists(f"datamill-test/lineage/shards/tatoeba/2026-11-28/sentences/{lineage['table']}")
