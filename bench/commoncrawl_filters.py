@@ -118,20 +118,16 @@ def explain(text: str, ours: str | None, theirs: str | None) -> str | None:
     """Which deliberate reading of Rae et al. accounts for a Gopher disagreement (None: unexplained).
 
     Each check recomputes the rule datatrove's way on the same words and confirms that it alone flips
-    the decision: punctuation tokens counted as words (alpha words, n-grams), the skip-ahead count of
+    the decision: punctuation tokens counted as words (in n-grams), the skip-ahead count of
     duplicate n-grams (a repeated run's last < n words go uncounted), case-sensitive stop words.
     """
     from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate
 
-    from pipeline.text.gopher import GopherQuality, GopherRepetition, _duplicate_ngram_chars
+    from pipeline.text.gopher import GopherRepetition, _duplicate_ngram_chars
     from pipeline.text.words import stop_words, words
 
     tokens, found, size = _TOKENS.findall(text), words(text), max(1, len(text))
-    alpha = lambda ts: sum(any(c.isalpha() for c in t) for t in ts) / max(1, len(ts))  # noqa: E731
     limits = dict(GopherRepetition().duplicate_ngram_char_fractions)
-    if theirs == "gopher_below_alpha_threshold" and ours is None:
-        if alpha(tokens) < GopherQuality().min_alpha_words <= alpha(text.split()):
-            return "alpha words: punctuation tokens are not words"
     if theirs == "gopher_enough_stop_words" and ours is None:
         listed = stop_words("en")
         if len(listed & set(tokens)) < 2 <= len(listed & {t.lower() for t in tokens}):

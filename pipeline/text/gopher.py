@@ -17,6 +17,9 @@ from pipeline.text.words import spaced, stop_words, words
 
 _PARAGRAPHS = re.compile(r"\n{2,}")
 _LINES = re.compile(r"\n+")
+# A word tokenizer's tokens, punctuation runs included: the alpha rule counts "." and "," among the words,
+# as datatrove's reference implementation does (the paper leaves the tokenization open).
+_TOKENS = re.compile(r"\w+|[^\w\s]+")
 _BULLETS = ("•", "‣", "◦", "·", "-", "*")
 
 
@@ -24,7 +27,7 @@ _BULLETS = ("•", "‣", "◦", "·", "-", "*")
 class GopherQuality:
     """Section A.1.1 'quality filters'; word-based rules need a spaced script and a stop-word list."""
 
-    version: str = "gopher-quality-2"
+    version: str = "gopher-quality-3"
     min_words: int = 50
     max_words: int = 100_000
     min_mean_word_length: float = 3.0
@@ -56,7 +59,8 @@ class GopherQuality:
             yield "gopher:bullet_lines"
         if sum(line.rstrip().endswith(("...", "…")) for line in lines) / len(lines) > self.max_ellipsis_lines:
             yield "gopher:ellipsis_lines"
-        tokens = text.split()
+        # Unspaced scripts: a run of Han characters is one regex token, so punctuation would outnumber words.
+        tokens = _TOKENS.findall(text) if spaced(language) else text.split()
         alpha = sum(any(c.isalpha() for c in t) for t in tokens) / max(1, len(tokens))
         signals["alpha_fraction"] = round(alpha, 3)
         if alpha < self.min_alpha_words:
