@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, task, unmapped
@@ -12,6 +11,7 @@ from prefect.logging import get_run_logger
 
 from pipeline import build as stages
 from pipeline.download import Fetched, RemoteFile, RetryPolicy
+from pipeline.releases import share_raw
 from pipeline.shards import Part
 from pipeline.sources import get_source
 from pipeline.sources.base import Release
@@ -27,16 +27,19 @@ def discover(source: str, options: dict[str, Any], version: str | None) -> Relea
 
 
 @task(name="download", retries=1, retry_delay_seconds=30)
-def download_file(source: str, options: dict[str, Any], target: str, remote: RemoteFile, attempts: int) -> Fetched:
-    return stages.downloader(_source(source, options), target, progress=False,
-                             policy=RetryPolicy(attempts=attempts)).fetch(remote)
+def download_file(source: str, options: dict[str, Any], version: str, remote: RemoteFile, attempts: int) -> Fetched:
+    """Into this host's own raw dir (a local cache for s3:// roots), then shared through the root."""
+    target = stages.local_raw_dir(options["data_dir"], source, version)
+    got = stages.downloader(_source(source, options), target, progress=False,
+                            policy=RetryPolicy(attempts=attempts)).fetch(remote)
+    return share_raw(options["data_dir"], source, version, remote.name, got)
 
 
 @task(name="record-release")
-def record_release(source: str, options: dict[str, Any], release: Release, fetched: list[Fetched],
-                   target: str) -> Release:
+def record_release(source: str, options: dict[str, Any], release: Release, fetched: list[Fetched]) -> Release:
     """Extras beside the downloads, then the release recorded under the data root (uploaded if it is a URL)."""
-    stages.fetch_extra(_source(source, options), release, Path(target))
+    stages.fetch_extra(_source(source, options), release,
+                       stages.local_raw_dir(options["data_dir"], source, release.version))
     return stages.publish_release(release, fetched, options["data_dir"])
 
 
@@ -86,10 +89,9 @@ def _source_build(source: str, data_dir: str = "data", options: dict[str, Any] |
     """Build every dataset of one source; the flow body only wires tasks together."""
     options = {"data_dir": data_dir, **(options or {})}
     release = discover(source, options, version)
-    target = str(stages.local_raw_dir(data_dir, source, release.version))  # this host's copy for s3:// roots
-    fetched = download_file.map(unmapped(source), unmapped(options), unmapped(target), list(release.files),
+    fetched = download_file.map(unmapped(source), unmapped(options), unmapped(release.version), list(release.files),
                                 unmapped(attempts))
-    release = record_release(source, options, release, fetched.result(), target)
+    release = record_release(source, options, release, fetched.result())
     summaries = {}
     built = _source(source, options)
     for dataset in built.datasets:

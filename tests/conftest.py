@@ -249,7 +249,7 @@ def shards(upstream, server, tmp_path_factory) -> dict[str, Path]:
     from pipeline.sources.wikipedia import Wikipedia
 
     data = tmp_path_factory.mktemp("shards")
-    small = {"target_shard_bytes": 8_000, "splits": {"train": 0.8, "validation": 0.1, "test": 0.1}}
+    small = {"target_shard_bytes": 3_000, "splits": {"train": 0.8, "validation": 0.1, "test": 0.1}}
     build.build(Tatoeba(data_dir=data, mirror=server.url + "tatoeba/", bucket_ids=40, **small), data,
                 progress=False, max_workers=1)
     build.build(Wikipedia(data_dir=data, mirror=server.url + "wikimedia/", wiki="simplewiki", date="20261101",
