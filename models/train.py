@@ -252,7 +252,9 @@ def _finished_report(run: _Run, config: TrainConfig) -> dict[str, Any] | None:
     if not path.exists():
         return None
     report = json.loads(path.read_text())
-    if report["steps"] < config.steps and not report.get("stopped_early") and not report.get("time_limit_reached"):
+    # A run cut by its time limit continues only when asked for more steps than it was given.
+    timed_out = report.get("time_limit_reached") and config.steps <= report["config"]["steps"]
+    if report["steps"] < config.steps and not report.get("stopped_early") and not timed_out:
         return None  # asked for more steps: the run continues from its last checkpoint
     log.info("%s already finished at step %d; reporting it, not retraining", run.dir, report["steps"])
     return {**report, "finished": True}

@@ -94,6 +94,8 @@ def test_the_recipe_is_what_train_reasoner_uses_unless_told_otherwise():
 
 
 def test_a_time_limit_finishes_the_run_and_a_rerun_reports_it(tmp_path):
+    from dataclasses import replace
+
     from models.train import TrainConfig, train
 
     data = _between_set(tmp_path, 1000)
@@ -103,3 +105,5 @@ def test_a_time_limit_finishes_the_run_and_a_rerun_reports_it(tmp_path):
     assert report["time_limit_reached"] and 1 <= report["steps"] < 500 and (tmp_path / "run" / "model.keras").exists()
     again = train("reasoner", str(data), tmp_path / "run", config)
     assert again["finished"] and again["steps"] == report["steps"]
+    more = train("reasoner", str(data), tmp_path / "run", replace(config, steps=600), resume=True)
+    assert not more["finished"] and report["steps"] < more["steps"] < 600
