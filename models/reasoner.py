@@ -179,24 +179,26 @@ class Reasoner(Task):
         return extras
 
     def plot_curve(self) -> str | None:
-        """Exact match (test sample) against training examples seen, as ``accuracy.png`` in the run.
-
-        The points come from the loop's evaluation history, which the newest position file keeps
-        across resumes, plus this process's final evaluation.
-        """
+        """Exact match (test sample) against training examples seen, as ``accuracy.png`` in the run."""
         from models.reasoner_knn import plot_accuracy
 
+        seen, entries = self.curve_points()
+        return plot_accuracy(self.run_dir / "accuracy.png", seen, entries) if seen else None
+
+    def curve_points(self) -> tuple[list[int], list[dict[str, Any]]]:
+        """(examples seen, metrics) at each evaluation: the loop's history, which the newest position
+        file keeps across resumes, plus this process's final evaluation at the step training stopped
+        (the newest position file's: a time limit or early stop ends before the steps asked for)."""
         saved = self.run_dir / "config.json"  # written by the loop once the run starts
-        config = json.loads(saved.read_text()) if saved.exists() else {}
+        batch = json.loads(saved.read_text()).get("batch_size") if saved.exists() else None
         positions = sorted((self.run_dir / "positions").glob("step-*-worker0.json"))
-        history = json.loads(positions[-1].read_text())["state"]["history"] if positions else []
-        batch, steps = config.get("batch_size"), config.get("steps")
-        points = [(h["step"], h) for h in history]
-        if self.curve and steps and (not points or points[-1][0] < steps):
-            points.append((steps, self.curve[-1]))
-        if not points or not batch:
-            return None
-        return plot_accuracy(self.run_dir / "accuracy.png", [s * batch for s, _ in points], [h for _, h in points])
+        if not positions or not batch:
+            return [], []
+        points = [(h["step"], h) for h in json.loads(positions[-1].read_text())["state"]["history"]]
+        last = int(positions[-1].name.split("-")[1])
+        if self.curve and (not points or points[-1][0] < last):
+            points.append((last, self.curve[-1]))
+        return [s * batch for s, _ in points], [h for _, h in points]
 
 
 def exact_match(predicted: list[str], truth: list[str], families: np.ndarray) -> dict[str, float]:

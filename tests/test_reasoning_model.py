@@ -107,3 +107,9 @@ def test_a_time_limit_finishes_the_run_and_a_rerun_reports_it(tmp_path):
     assert again["finished"] and again["steps"] == report["steps"]
     more = train("reasoner", str(data), tmp_path / "run", replace(config, steps=600), resume=True)
     assert not more["finished"] and report["steps"] < more["steps"] < 600
+    from models.reasoner import Reasoner
+
+    task = Reasoner(str(data), config.options)
+    task.run_dir, task.curve = tmp_path / "run", [{"test_exact_match": 0.5}]
+    seen, _ = task.curve_points()
+    assert seen[-1] == more["steps"] * config.batch_size  # the steps trained, not the steps asked for
