@@ -79,6 +79,24 @@ def split(edge_tables: Iterable[pa.Table], root: Path, files: int, parts: int) -
     return count
 
 
+def compact(root: Path, p: int) -> int:
+    """Keep each (u, v) of partition p once (exact if any copy was): a pair comes once per bucket it shared a band
+    in, and every round reads the edges again; returns the edges kept."""
+    edges = _edges(root, p)
+    u, v = edges.column("u").to_numpy(), edges.column("v").to_numpy()
+    exact = edges.column("exact").to_numpy(zero_copy_only=False)
+    order = np.lexsort((v, u))
+    u, v, exact = u[order], v[order], exact[order]
+    first = np.r_[True, (u[1:] != u[:-1]) | (v[1:] != v[:-1])] if len(u) else np.zeros(0, bool)
+    starts = np.flatnonzero(first)
+    merged = np.logical_or.reduceat(exact, starts) if len(starts) else exact
+    tmp = root / f"e{p:05d}.parquet.tmp"
+    pq.write_table(pa.table({"u": u[starts], "v": v[starts], "exact": merged}, schema=PART_EDGES), tmp,
+                   compression="zstd")
+    tmp.replace(root / f"e{p:05d}.parquet")
+    return len(starts)
+
+
 def _edges(root: Path, p: int) -> pa.Table:
     return pq.read_table(root / f"e{p:05d}.parquet")
 
@@ -137,6 +155,7 @@ def propagate(root: Path, files: int, parts: int, mapper: Mapper | None = None) 
     """
     run = mapper if mapper and parts > 1 else (lambda f, *iterables: list(map(f, *iterables)))
     every = range(parts)
+    run(compact, [root] * parts, every)
     for round_ in range(MAX_ROUNDS):
         run(send, [root] * parts, [round_] * parts, every, [files] * parts, [parts] * parts)
         changed = sum(run(receive, [root] * parts, [round_] * parts, every, [parts] * parts))

@@ -5,7 +5,7 @@ word 5-gram shingles (154 permutations) cut into 14 bands of 11 rows. Two docume
 Jaccard s share some band with probability 1 - (1 - s^11)^14: 0.995 at s = 0.9, 0.007 at
 s = 0.5. Shuffle (per file): every (band, hash) row goes to bucket ``hash % B``, one small
 file per (file, bucket). Candidates (per bucket): rows that share a (band, hash) are joined
-to the group's smallest node, giving duplicate edges only. Components (once, over the
+to the group's smallest node, giving duplicate edges only, one per (node, root) pair. Components (once, over the
 edges alone, never over all documents): the smallest node of each connected component is
 kept, every other member is dropped, and the drops are written one table per file.
 
@@ -118,8 +118,13 @@ def candidate_edges(rows: Iterable[tuple[int, pa.Table]]) -> pa.Table:
         return EDGE_SCHEMA.empty_table()
     joined = table.join(groups.select(["band", "hash", "node_min"]), keys=["band", "hash"], join_type="inner")
     joined = joined.filter(pc.not_equal(joined.column("node"), joined.column("node_min")))
-    return pa.table({"node": joined.column("node"), "root": joined.column("node_min"),
-                     "exact": pc.equal(joined.column("band"), pa.scalar(EXACT_BAND, pa.int8()))}, schema=EDGE_SCHEMA)
+    pairs = pa.table({"node": joined.column("node"), "root": joined.column("node_min"),
+                      "exact": pc.equal(joined.column("band"), pa.scalar(EXACT_BAND, pa.int8()))})
+    # A pair shares up to every band (all 15 for an exact copy): one edge per pair, exact if any band was the exact one
+    merged = pairs.group_by(["node", "root"]).aggregate([("exact", "any")]).sort_by([("node", "ascending"),
+                                                                                     ("root", "ascending")])
+    return pa.table({"node": merged.column("node"), "root": merged.column("root"),
+                     "exact": merged.column("exact_any")}, schema=EDGE_SCHEMA)
 
 
 def components(edges: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
