@@ -5,7 +5,7 @@ data root shared by Dask workers or on object storage (a ``UrlPath``: each file 
 back by name). Layout::
 
     <dataset>/_signatures/<key>/index.json         the files, in node order, and the settings
-    <dataset>/_signatures/<key>/<file>.parquet     (band, hash, doc) rows of one file: row group b = bucket b
+    <dataset>/_signatures/<key>/<file>/b<bucket>.parquet   (band, hash, doc) rows of one file in one bucket
     work/commoncrawl/<version>/dedup-<selection>/edges/b<bucket>.parquet   duplicate edges of one bucket
     work/commoncrawl/<version>/dedup-<selection>/drops/<file>.parquet      (doc, reason, detail) of one file
     work/commoncrawl/<version>/dedup-<selection>/_done.json                written last by the components step
@@ -36,6 +36,7 @@ from pipeline.storage import commit, temp_path, write_json_atomic
 from pipeline.text import dedup
 
 INDEX = "index.json"
+LAYOUT = "file-bucket"  # index.json "layout": one object per (file, bucket); without it, one per file (row group b)
 DROP_SCHEMA = pa.schema([("doc", pa.int32()), ("reason", pa.string()), ("detail", pa.string())])
 EARLIER_BASE = -(1 << 58)  # earlier snapshot j's nodes: EARLIER_BASE * (j + 1) + (file << 32 | doc), all < 0
 
@@ -51,8 +52,8 @@ class Selection:
     buckets: int
     earlier: tuple[str, ...] = ()  # dataset folders of earlier builds
 
-    def rows_path(self, folder: str, root: Path | UrlPath | None = None) -> Path | UrlPath:
-        return (root or self.signatures) / f"{folder}.parquet"
+    def rows_path(self, folder: str, bucket: int, root: Path | UrlPath | None = None) -> Path | UrlPath:
+        return bucket_path(root or self.signatures, folder, bucket)
 
     def edges_path(self, bucket: int) -> Path | UrlPath:
         return self.work / "edges" / f"b{bucket:05d}.parquet"
@@ -73,17 +74,26 @@ def file_folder(name: str, sha256: str) -> str:
     return f"{name.split('.', 1)[0]}-{sha256[:12]}"
 
 
+def bucket_path(selection_root: Path | UrlPath, folder: str, bucket: int) -> Path | UrlPath:
+    return selection_root / folder / f"b{bucket:05d}.parquet"
+
+
 # -- map: one file --------------------------------------------------------------------------------
 
 def write_rows(selection_root: Path | UrlPath, folder: str, signatures: pa.Table, buckets: int) -> None:
-    """Shuffle one file's signatures into one file whose row group b holds bucket b (skipped if present)."""
-    final = selection_root / f"{folder}.parquet"
-    if _exists(final):
+    """Shuffle one file's signatures into one small object per bucket (skipped if present).
+
+    A bucket task then reads one footer of one row group per file, whatever the bucket count (one
+    file with a row group per bucket has a footer that grows with it, parsed by every bucket task).
+    """
+    if _exists(bucket_path(selection_root, folder, buckets - 1)):
         return
-    _write(dedup.shuffle(signatures, buckets), final)  # an empty bucket is an empty row group: group b is bucket b
+    for b, table in enumerate(dedup.shuffle(signatures, buckets)):  # the last written last: it marks them all done
+        _write([table], bucket_path(selection_root, folder, b))  # an empty bucket is an empty table
 
 
 def read_bucket(path: Path | UrlPath, bucket: int) -> pa.Table:
+    """Bucket ``bucket`` of a file of the one-file layout (row group b = bucket b), as earlier builds wrote."""
     if isinstance(path, Path):
         return pq.ParquetFile(path).read_row_group(bucket)
     with _location(path).open(path.name) as handle:
@@ -97,13 +107,18 @@ def bucket_edges(selection: Selection, bucket: int) -> Path:
     out = selection.edges_path(bucket)
     if _exists(out):
         return out
-    sources = [((i << 32), selection.rows_path(folder)) for i, folder in enumerate(selection.files)]
+    sources = [((i << 32), selection.rows_path(folder, bucket), False) for i, folder in enumerate(selection.files)]
     for j, root in enumerate(selection.earlier):
         index = earlier_index(root, selection.buckets)
         base = data_path(index["root"])
-        sources += [(EARLIER_BASE * (j + 1) + (i << 32), selection.rows_path(folder, base))
-                    for i, folder in enumerate(index["files"])]
-    edges = dedup.candidate_edges((node, read_bucket(path, bucket)) for node, path in sources)
+        if index.get("layout") == LAYOUT:
+            sources += [(EARLIER_BASE * (j + 1) + (i << 32), selection.rows_path(folder, bucket, base), False)
+                        for i, folder in enumerate(index["files"])]
+        else:
+            sources += [(EARLIER_BASE * (j + 1) + (i << 32), base / f"{folder}.parquet", True)
+                        for i, folder in enumerate(index["files"])]
+    edges = dedup.candidate_edges((node, read_bucket(path, bucket) if one_file else _read_small(path))
+                                  for node, path, one_file in sources)
     _write([edges], out)
     return out
 
@@ -193,7 +208,7 @@ def drops_for(selection_work: Path | str, index: int) -> pa.Table:
 
 def write_index(selection: Selection, version: str, settings: dict[str, Any]) -> None:
     _write_json(selection.signatures / INDEX, {
-        "version": version, "buckets": selection.buckets, "files": list(selection.files),
+        "version": version, "buckets": selection.buckets, "layout": LAYOUT, "files": list(selection.files),
         "names": list(selection.names), "settings": settings})
 
 
@@ -237,6 +252,13 @@ def _read_table(path: Path | UrlPath) -> pa.Table:
         return pq.read_table(path)
     with _location(path).open(path.name) as handle:
         return pq.read_table(handle)
+
+
+def _read_small(path: Path | UrlPath) -> pa.Table:
+    """A small Parquet object whole: one GET on object storage."""
+    if isinstance(path, Path):
+        return pq.read_table(path)
+    return pq.read_table(pa.BufferReader(_location(path).read_bytes(path.name)))
 
 
 def _num_rows(path: Path | UrlPath) -> int:
