@@ -11,6 +11,7 @@ import pytest
 from pipeline import build as stages
 from pipeline.errors import ConfigError
 from pipeline.reasoning.families import FAMILIES
+from pipeline.reasoning import generate
 from pipeline.reasoning.generate import Generator, _slot_names, heldout_pairs
 from pipeline.reasoning.names import COMMON, pools
 from pipeline.reasoning.solver import UNIQUE
@@ -205,3 +206,18 @@ def test_every_family_holds_out_its_age_pairs_for_the_test_split():
         assert held[first, second] == (row["_split"] == "test"), row
         seen.add((row["family"], row["_split"] == "test"))
     assert seen == {(f, t) for f in ALL for t in (False, True)}
+
+
+def test_rejects_count_redraws_not_the_candidates_drawn_ahead(monkeypatch):
+    # a sequential redraw loop would have drawn only the candidates before a row's accepted one:
+    # drawing more of them ahead per round must not change how many rejects are counted
+    families = ("between", "order", "difference")
+    _, usual = _rows(4000, families, seed=5)
+    monkeypatch.setattr(generate, "DRAW_AHEAD", 3.0)
+    _, wide = _rows(4000, families, seed=5)
+    for rejects in (usual, wide):
+        ids = rejects.table().column("id").to_pylist()
+        assert len(ids) == len(set(ids)) == sum(rejects.counts.values())
+    for reason in ("ambiguous", "contradictory"):
+        assert usual.counts[reason] > 50
+        assert 0.7 < wide.counts[reason] / usual.counts[reason] < 1.4, (reason, usual.counts, wide.counts)

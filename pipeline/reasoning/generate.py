@@ -31,6 +31,7 @@ SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("family
                     pa.field("facts", pa.string(), nullable=False)])
 HELDOUT_PERCENT = 10
 MAX_ROUNDS = 2000
+DRAW_AHEAD = 1.0  # candidates drawn per pending row and round, as a multiple of the expected draws to one good
 
 
 @lru_cache(maxsize=1)
@@ -102,7 +103,8 @@ class Generator:
         for attempt in range(MAX_ROUNDS):
             if not len(pending):
                 break
-            per_row = np.where(test[pending], int(np.ceil(1.5 / rate[True])), int(np.ceil(1.2 / rate[False])))
+            per_row = np.where(test[pending], int(np.ceil(DRAW_AHEAD * 1.5 / rate[True])),
+                               int(np.ceil(DRAW_AHEAD * 1.2 / rate[False])))
             owners = np.repeat(pending, np.minimum(per_row, 64))
             accepted, texts, good = self._attempt(family, rng, owners, ids[owners], test[owners], attempt, rejects)
             for flag in (False, True):
@@ -128,26 +130,34 @@ class Generator:
         keep = keep[np.unique(owners[keep], return_index=True)[1]]  # the first good candidate of each row
         bad = np.flatnonzero(status != UNIQUE)
         names = self._names(rng, test[np.concatenate([keep, bad])], family.people)
-        if len(bad):
-            self._reject(family, draw, names[len(keep):], bad, ids, status, attempt, rejects)
+        # owners are sorted, so a row's candidates are contiguous, in draw order: count a bad one only
+        # if it comes before its row's kept one, as a sequential redraw loop would have drawn it
+        first = np.searchsorted(owners, owners)  # each candidate's row's first candidate
+        stop = np.full(len(owners), len(owners))
+        stop[first[keep]] = keep
+        counted = bad < stop[first[bad]]
+        if counted.any():
+            self._reject(family, draw, names[len(keep):][counted], bad[counted], bad[counted] - first[bad[counted]],
+                         ids, status, attempt, rejects)
         if not len(keep):
             return keep, None, good
         sub = {k: v[keep] for k, v in draw.items()}
         question, answer_text, facts = family.render(sub, answer[keep], _slot_names(names[:len(keep)]), rng)
         long = byte_lengths(question) > self.max_chars
         if long.any():
-            rejects.add_many((f"{i}#{attempt}" for i in ids[keep][long]), "too_long",
-                             to_arrow(question[long]).to_pylist())
+            rejects.add_many((f"{i}#{attempt}.{c}" for i, c in zip(ids[keep][long], (keep - first[keep])[long])),
+                             "too_long", to_arrow(question[long]).to_pylist())
         fits = ~long
         return keep[fits], (question[fits], answer_text[fits], facts[fits]), good
 
-    def _reject(self, family, draw, names, bad, ids, status, attempt, rejects: Rejects) -> None:
+    def _reject(self, family, draw, names, bad, candidate, ids, status, attempt, rejects: Rejects) -> None:
+        """Record the bad candidates, as "row id#round.candidate" (the candidate's place among its row's)."""
         sub = {k: v[bad] for k, v in draw.items()}
         facts = to_arrow(family.facts(sub, _slot_names(names))).to_pylist()
         for reason_code in np.unique(status[bad]):
             mine = status[bad] == reason_code
-            rejects.add_many((f"{i}#{attempt}" for i in ids[bad][mine]), STATUS[int(reason_code)],
-                             (f for f, m in zip(facts, mine) if m))
+            rejects.add_many((f"{i}#{attempt}.{c}" for i, c in zip(ids[bad][mine], candidate[mine])),
+                             STATUS[int(reason_code)], (f for f, m in zip(facts, mine) if m))
 
     def _names(self, rng, test: np.ndarray, people: int) -> np.ndarray:
         """Distinct names per row (indices into the name list): the test pool for test rows, else the train pool."""
