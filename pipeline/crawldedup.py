@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import crawlcomponents
@@ -148,51 +149,62 @@ def resolve(selection: Selection, memory_bytes: int = 1 << 30,
         root, mapper = Path(tempfile.mkdtemp(prefix="datamill-components-")), None
     crawlcomponents.split((_read_table(path) for path in paths), root, files, parts)  # a bucket at a time
     last = crawlcomponents.propagate(root, files, parts, mapper) if rows else 0
-    earlier_names = [earlier_index(root_, selection.buckets) for root_ in selection.earlier]
-    written = dropped = 0
-    for p in range(parts if rows else 0):
-        nodes, keepers, exact = crawlcomponents.dropped(root, last, p)
-        mine = nodes >= 0
-        nodes, keepers, exact = nodes[mine], keepers[mine], exact[mine]
-        dropped += len(nodes)
-        written += _write_drops(selection, nodes, keepers, exact, earlier_names)
+    earlier_names = [_names(earlier_index(root_, selection.buckets)) for root_ in selection.earlier]
+    run = mapper if mapper and parts > 1 else (lambda f, *iterables: list(map(f, *iterables)))
+    counts = run(partition_drops, [selection] * parts, [root] * parts, [last] * parts, range(parts),
+                 [earlier_names] * parts) if rows else []
+    dropped, written = sum(c[0] for c in counts), sum(c[1] for c in counts)
     shutil.rmtree(root, ignore_errors=True)
     summary = {"edges": rows, "dropped": dropped, "files_with_drops": written, "partitions": parts, "rounds": last}
     _write_json(selection.done, summary)
     return summary
 
 
-def _write_drops(selection: Selection, nodes: np.ndarray, keepers: np.ndarray, exact: np.ndarray,
-                 earlier_names: list[dict[str, Any]]) -> int:
-    """One drop table per file among ``nodes`` (a partition holds whole files); returns the tables written."""
+def partition_drops(selection: Selection, root: Path, round_: int, p: int,
+                    earlier: list[dict[str, Any]]) -> tuple[int, int]:
+    """Partition p's drop tables, one per file with drops (a partition holds whole files): (dropped, written)."""
+    nodes, keepers, exact = crawlcomponents.dropped(root, round_, p)
+    mine = nodes >= 0
+    nodes, keepers, exact = nodes[mine], keepers[mine], exact[mine]
     order = np.argsort(nodes)
     nodes, keepers, exact = nodes[order], keepers[order], exact[order]
+    table = drop_table(nodes, keepers, exact, selection.names, earlier)
     files = nodes >> 32
     bounds = np.flatnonzero(np.diff(files)) + 1
     written = 0
     for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(nodes)]):
-        if lo == hi:
-            continue
-        rows = [_drop(int(n), int(k), bool(e), selection, earlier_names) for n, k, e in
-                zip(nodes[lo:hi], keepers[lo:hi], exact[lo:hi])]
-        table = pa.table({"doc": [r[0] for r in rows], "reason": [r[1] for r in rows],
-                          "detail": [r[2] for r in rows]}, schema=DROP_SCHEMA)
-        _write([table], selection.drops_path(int(files[lo])))
-        written += 1
-    return written
+        if lo < hi:
+            _write([table.slice(lo, hi - lo)], selection.drops_path(int(files[lo])))
+            written += 1
+    return len(nodes), written
 
 
-def _drop(node: int, keeper: int, exact: bool, selection: Selection,
-          earlier: list[dict[str, Any]]) -> tuple[int, str, str]:
-    kind = "exact" if exact else "near"
-    if keeper >= 0:
-        return (node & 0xFFFFFFFF, f"{kind}_duplicate",
-                f"{kind} duplicate of file {selection.names[keeper >> 32]} record {keeper & 0xFFFFFFFF}")
-    j = (-keeper - 1) >> 58  # earlier snapshot j's nodes are -(j + 1) << 58 plus a local node
-    local = keeper + ((j + 1) << 58)
-    index = earlier[j]
-    return (node & 0xFFFFFFFF, "in_earlier_crawl",
-            f"{kind} duplicate of {index['version']} file {index['names'][local >> 32]} record {local & 0xFFFFFFFF}")
+def drop_table(nodes: np.ndarray, keepers: np.ndarray, exact: np.ndarray, names: tuple[str, ...] | list[str],
+               earlier: list[dict[str, Any]]) -> pa.Table:
+    """(doc, reason, detail) of each dropped node, column-wise: the detail names the kept copy's file and record.
+
+    ``earlier[j]`` holds earlier snapshot j's ``version`` and file ``names``.
+    """
+    ours = keepers >= 0
+    j = np.where(ours, -1, (-keepers - 1) >> 58)  # earlier snapshot j's nodes are -(j + 1) << 58 plus a local node
+    local = keepers + ((j + 1) << 58)
+    name = np.empty(len(nodes), object)
+    prefix = np.full(len(nodes), "", object)
+    name[ours] = np.asarray(names, object)[local[ours] >> 32]
+    for e, index in enumerate(earlier):
+        at = j == e
+        name[at] = np.asarray(index["names"], object)[local[at] >> 32]
+        prefix[at] = f"{index['version']} "
+    reason = np.where(ours, np.where(exact, "exact_duplicate", "near_duplicate"), "in_earlier_crawl")
+    detail = pc.binary_join_element_wise(
+        pa.array(np.where(exact, "exact", "near"), pa.string()), " duplicate of ", pa.array(prefix, pa.string()),
+        "file ", pa.array(name, pa.string()), " record ", pc.cast(pa.array(local & 0xFFFFFFFF), pa.string()), "")
+    return pa.table({"doc": pa.array((nodes & 0xFFFFFFFF).astype(np.int32)), "reason": pa.array(reason, pa.string()),
+                     "detail": detail}, schema=DROP_SCHEMA)
+
+
+def _names(index: dict[str, Any]) -> dict[str, Any]:
+    return {"version": index["version"], "names": index["names"]}
 
 
 def drops_for(selection_work: Path | str, index: int) -> pa.Table:
