@@ -188,19 +188,18 @@ def drop_table(nodes: np.ndarray, keepers: np.ndarray, exact: np.ndarray, names:
     ours = keepers >= 0
     j = np.where(ours, -1, (-keepers - 1) >> 58)  # earlier snapshot j's nodes are -(j + 1) << 58 plus a local node
     local = keepers + ((j + 1) << 58)
-    name = np.empty(len(nodes), object)
-    prefix = np.full(len(nodes), "", object)
-    name[ours] = np.asarray(names, object)[local[ours] >> 32]
-    for e, index in enumerate(earlier):
-        at = j == e
-        name[at] = np.asarray(index["names"], object)[local[at] >> 32]
-        prefix[at] = f"{index['version']} "
-    reason = np.where(ours, np.where(exact, "exact_duplicate", "near_duplicate"), "in_earlier_crawl")
-    detail = pc.binary_join_element_wise(
-        pa.array(np.where(exact, "exact", "near"), pa.string()), " duplicate of ", pa.array(prefix, pa.string()),
-        "file ", pa.array(name, pa.string()), " record ", pc.cast(pa.array(local & 0xFFFFFFFF), pa.string()), "")
-    return pa.table({"doc": pa.array((nodes & 0xFFFFFFFF).astype(np.int32)), "reason": pa.array(reason, pa.string()),
-                     "detail": detail}, schema=DROP_SCHEMA)
+    lists = [list(names)] + [list(index["names"]) for index in earlier]  # this build's names, then each earlier's
+    offsets = np.cumsum([0] + [len(names_) for names_ in lists])
+    every_name = pa.array([n for names_ in lists for n in names_], pa.string())
+    name = every_name.take(pa.array(offsets[j + 1] + (local >> 32)))
+    prefix = pa.array([""] + [f"{index['version']} " for index in earlier], pa.string()).take(pa.array(j + 1))
+    kind = pa.array(exact.astype(np.int8))
+    reason = pa.array(["near_duplicate", "exact_duplicate", "in_earlier_crawl"]).take(
+        pa.array(np.where(ours, exact.astype(np.int8), 2)))
+    detail = pc.binary_join_element_wise(pa.array(["near", "exact"]).take(kind), " duplicate of ", prefix, "file ",
+                                         name, " record ", pc.cast(pa.array(local & 0xFFFFFFFF), pa.string()), "")
+    return pa.table({"doc": pa.array((nodes & 0xFFFFFFFF).astype(np.int32)), "reason": reason, "detail": detail},
+                    schema=DROP_SCHEMA)
 
 
 def _names(index: dict[str, Any]) -> dict[str, Any]:
