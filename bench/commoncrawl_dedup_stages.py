@@ -36,10 +36,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         one_file = root / "one.parquet"
+        t = time.perf_counter()
         with pq.ParquetWriter(one_file, dedup.ROW_SCHEMA, compression="zstd") as writer:
             for part in dedup.shuffle(table, buckets):
                 writer.write_table(part)
+        write_old = time.perf_counter() - t
+        t = time.perf_counter()
         crawldedup.write_rows(root, "f0", table, buckets)
+        write_new = time.perf_counter() - t
+        print(f"B={buckets}, {args.docs} docs: the map task writes one file {write_old:.2f} s, "
+              f"one object per (file, bucket) {write_new:.2f} s")
         probe = list(range(0, buckets, max(1, buckets // 200)))
         t = time.perf_counter()
         for b in probe:
