@@ -16,7 +16,7 @@ copy of it when the exact label equals it (the keeper is its component's smalles
 so it is also the smallest of its own exact class).
 
 Layout under ``<selection work>/components/``: ``e<p>.parquet`` the partition's edges
-(u, v, exact) with u in p; ``r<round>/l<p>.parquet`` its labels; ``r<round>/m<p>.parquet``
+(u, v, exact) with u in p, each (u, v) once (``compact``, before the rounds); ``r<round>/l<p>.parquet`` its labels; ``r<round>/m<p>.parquet``
 the messages partition p sent, row group q for partition q.
 """
 
