@@ -58,3 +58,94 @@ def test_a_lease_blocks_a_second_holder_until_released_and_an_expired_one_is_tak
     with objectlock.held(fs, key):
         assert json.loads(fs.cat_file(key))["token"] != "killed"
     assert time.time() - started < 5 and not fs.exists(key), "an expired lease is taken over, ours is removed"
+
+
+class _Stepped:
+    """``fs`` with two waiters stepped into the worst order: both read the expired lease before either
+    acts, and the second one's delete waits until the first has created its own lease."""
+
+    def __init__(self, fs, expired_key_part: str):
+        import threading
+
+        self._fs, self._part = fs, expired_key_part
+        self._both_read = threading.Barrier(2, timeout=5)
+        self._reads, self._removes = 0, 0
+        self._first_created = threading.Event()
+        self._mutex = threading.Lock()
+
+    def __getattr__(self, name):
+        return getattr(self._fs, name)
+
+    def cat_file(self, path, *args, **kwargs):
+        body = self._fs.cat_file(path, *args, **kwargs)
+        with self._mutex:
+            gate = self._part in path and self._reads < 2
+            self._reads += gate
+        if gate:
+            self._both_read.wait()
+        return body
+
+    def rm_file(self, path, *args, **kwargs):
+        with self._mutex:
+            second = self._removes == 1
+            self._removes += 1
+        if second:
+            self._first_created.wait(timeout=5)
+        return self._fs.rm_file(path, *args, **kwargs)
+
+    def pipe_file(self, path, *args, **kwargs):
+        out = self._fs.pipe_file(path, *args, **kwargs)
+        if kwargs.get("IfNoneMatch"):
+            self._first_created.set()
+        return out
+
+
+def _leave_an_expired_lease(fs, key, monkeypatch):
+    """A holder killed without releasing: it took the lease with a 1 s TTL and never renewed it."""
+    import time
+
+    from pipeline import objectlock
+
+    monkeypatch.setenv(objectlock.TTL_ENV, "1")
+    with monkeypatch.context() as m:
+        m.setattr(objectlock, "_renew", lambda *args, **kwargs: None)
+        lease = objectlock.held(fs, key)
+        lease.__enter__()  # never exited: the process died
+    monkeypatch.setenv(objectlock.TTL_ENV, "60")
+    time.sleep(1.2)
+    return lease  # kept referenced: a collected generator would run its release
+
+
+def test_two_waiters_on_one_expired_lease_never_both_hold_it(s3, monkeypatch):
+    import threading
+    import time
+
+    from pipeline import objectlock
+
+    env, fs = s3
+    key = "datamill-test/locks-race/.locks/y.lock"
+    killed = _leave_an_expired_lease(fs, key, monkeypatch)
+    stepped = _Stepped(fs, key)
+    inside, most, errors = [0], [0], []
+    mutex = threading.Lock()
+
+    def waiter():
+        try:
+            with objectlock.held(stepped, key):
+                with mutex:
+                    inside[0] += 1
+                    most[0] = max(most[0], inside[0])
+                time.sleep(0.5)
+                with mutex:
+                    inside[0] -= 1
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=waiter) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors, errors
+    assert most[0] == 1, "two waiters that both saw the lease expire both took it over"
+    del killed
