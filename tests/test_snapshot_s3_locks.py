@@ -52,12 +52,17 @@ def test_a_lease_blocks_a_second_holder_until_released_and_an_expired_one_is_tak
         order.append("first released")
     waiter.join(timeout=30)
     assert order == ["first released", "second"], "the second holder got in while the first held the lease"
-    fs.rm_file(key)
-    fs.pipe_file(key, json.dumps({"token": "killed", "expires": time.time() - 1}).encode())  # a killed build's
+    newest = fs.ls(key, detail=False, refresh=True)[-1]
+    generation = int(newest.rsplit("/", 1)[-1]) + 1
+    killed = f"{key}/{generation:012d}"  # a killed build's lease: never renewed, never released
+    fs.pipe_file(killed, json.dumps({"token": "killed", "state": "held", "expires": time.time() - 1}).encode())
     started = time.time()
-    with objectlock.held(fs, key):
-        assert json.loads(fs.cat_file(key))["token"] != "killed"
-    assert time.time() - started < 5 and not fs.exists(key), "an expired lease is taken over, ours is removed"
+    with objectlock.held(fs, key) as lease:
+        lease.check()
+        assert lease.generation == generation + 1 and not fs.exists(killed), "the expired lease is taken over"
+    left = fs.ls(key, detail=False, refresh=True)
+    assert time.time() - started < 5 and len(left) == 1, "only the newest generation is kept"
+    assert json.loads(fs.cat_file(left[0]))["state"] == "released", "ours is released on leaving"
 
 
 class _Stepped:
