@@ -143,15 +143,24 @@ class Location:
             pass
 
     @contextlib.contextmanager
-    def lock(self, name: str) -> Iterator[None]:
+    def lock(self, name: str) -> Iterator[objectlock.Lease | None]:
         """An exclusive lock: advisory on local disk (processes of one host), a lease object created by a
-        conditional PUT on S3 (hosts sharing the bucket; see ``objectlock``); none on other stores."""
+        conditional PUT on S3 (hosts sharing the bucket; see ``objectlock``); none on other stores.
+
+        Yields the S3 ``Lease`` (None elsewhere): ``still_held(lease)`` before a write that must not happen
+        once another host has taken the lock over."""
         if self.local:
             with file_lock(Path(self.full(name))):
-                yield
+                yield None
         else:
-            with objectlock.held(self.fs, self.full(name)):
-                yield
+            with objectlock.held(self.fs, self.full(name)) as lease:
+                yield lease
+
+
+def still_held(lease: "objectlock.Lease | None") -> None:
+    """Raise ``LockLost`` if an object-store lease was taken over; a local lock cannot be."""
+    if lease is not None:
+        lease.check()
 
 
 class UrlPath(str):

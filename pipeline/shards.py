@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from pipeline import packs, snapshots
 from pipeline.errors import ShardError
-from pipeline.location import Location
+from pipeline.location import Location, still_held
 from pipeline.snapshots import (  # noqa: F401 - the readers' API, re-exported where it always was
     FORMAT_VERSION,
     MANIFEST,
@@ -279,14 +279,15 @@ class ShardSet:
 
     def build_part(self, part: Part, read: ReadPart) -> dict[str, Any]:
         """Build one part unless it is already done (or being done by another process: then wait for it)."""
-        with self.location.lock(f".locks/{part.id}@{self.spec.config_hash}.lock"):
+        with self.location.lock(f".locks/{part.id}@{self.spec.config_hash}.lock") as lease:
             done = self.part_record(part)
             if done is not None:
                 log.info("%s/%s: part %s already done, skipping", self.spec.source, self.spec.dataset, part.id)
                 return done
-            return self._build(part, read)
+            return self._build(part, read, lease)
 
-    def _build(self, part: Part, read: ReadPart) -> dict[str, Any]:
+    def _build(self, part: Part, read: ReadPart, lease: Any = None) -> dict[str, Any]:
+        still_held(lease)
         self._clear_attempt(part.id)
         started = time.time()
         attempt = new_attempt(self.spec)
@@ -316,6 +317,7 @@ class ShardSet:
             "rows": sum(s["rows"] for s in shards), "drops": dict(sorted(rejects.counts.items())),
             "rejects": rejects_file, "seconds": round(time.time() - started, 3),
         }
+        still_held(lease)  # a host that took the lock over may be clearing these files: no record names them
         self.location.write_json(self._record_name(part.id), record)
         self.location.remove(self._record_name(part.id, ".attempt"))
         return record
@@ -376,10 +378,11 @@ class ShardSet:
 
     def commit(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Publish ``manifest`` as the newest snapshot unless the newest already holds exactly these rows."""
-        with self.location.lock(".locks/commit.lock"):  # two builds of one config commit one snapshot
+        with self.location.lock(".locks/commit.lock") as lease:  # two builds of one config commit one snapshot
             newest = self.newest()
             if newest is not None and snapshots.same_content(newest, manifest):
                 return newest
+            still_held(lease)
             snapshots.commit(self.location, manifest)
         return manifest
 

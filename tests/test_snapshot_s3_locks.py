@@ -154,3 +154,35 @@ def test_two_waiters_on_one_expired_lease_never_both_hold_it(s3, monkeypatch):
     assert not errors, errors
     assert most[0] == 1, "two waiters that both saw the lease expire both took it over"
     del killed
+
+
+def test_a_part_whose_lease_was_taken_over_writes_no_part_record(s3, monkeypatch):
+    """A holder that finds a newer lease before recording its part leaves no record naming its files."""
+    import time
+
+    import pyarrow as pa
+    import pytest
+
+    from pipeline.objectlock import LockLost
+    from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet
+
+    env, fs = s3
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    spec = DatasetSpec(root="s3://datamill-test/lost-lease", source="t", dataset="d", version="v1",
+                       schema=pa.schema([("x", pa.int64())]), config={"lost": 1}, license="-")
+    shard_set = ShardSet(spec)
+    part = Part("p0", (PartInput("in", "0" * 64),))
+    lock = shard_set.location.full(f".locks/p0@{spec.config_hash}.lock")
+
+    def read(part, rejects):
+        yield pa.table({"x": [1, 2, 3], SPLIT_COLUMN: ["train"] * 3})
+        newest = max(int(k.rsplit("/", 1)[-1]) for k in fs.ls(lock, detail=False, refresh=True))
+        # Another host took the lease over while this one stalled.
+        fs.pipe_file(f"{lock}/{newest + 1:012d}",
+                     json.dumps({"token": "other", "state": "held", "expires": time.time() + 60}).encode())
+
+    with pytest.raises(LockLost):
+        shard_set.build_part(part, read)
+    fs.invalidate_cache()
+    assert shard_set.part_record(part) is None, "a part record written under a lost lease"
