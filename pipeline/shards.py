@@ -383,6 +383,8 @@ class ShardSet:
             if newest is not None and snapshots.same_content(newest, manifest):
                 return newest
             still_held(lease)
+            # gc runs under this lock too: a file removed since the records were read is refused here.
+            snapshots.check_sizes(self.location, manifest)
             snapshots.commit(self.location, manifest)
         return manifest
 

@@ -177,6 +177,11 @@ def gc(root: Path | str | Location, keep: int = KEEP, grace_seconds: float = 360
     ``grace_seconds`` are kept, so a concurrent build never loses a file it is about to commit.
     """
     location = _location(root)
+    with location.lock(".locks/commit.lock"):  # not while a build commits (it checks its files under this lock)
+        return _collect(location, keep, grace_seconds, dry_run)
+
+
+def _collect(location: Location, keep: int, grace_seconds: float, dry_run: bool) -> list[str]:
     ids = list_snapshots(location)
     if not ids:
         return []
