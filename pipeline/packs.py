@@ -9,8 +9,9 @@ recorded under ``_packs/<key>.json`` once its shard is durable, so:
 
 - a rerun with the same parts reuses every pack (same shards: no new snapshot);
 - a changed part repacks only the groups from its own onward (earlier groups keep their inputs);
-- two builds that pack the same group on one host wait for each other (a lock per group); on an
-  object store both may write it, under their own names, and each snapshot lists its own.
+- two builds that pack the same group wait for each other (a lock per group: a file lock on one host,
+  a lease on S3); on other object stores both may write it, under their own names, and each snapshot
+  lists its own.
 
 Work files stay until gc finds no retained snapshot using a pack made from them, so a later build
 with one part changed can repack without rebuilding the others. Memory: one input file plus one
@@ -91,7 +92,7 @@ def _pack_group(location: Location, config_hash: str, schema: pa.Schema, group: 
             return location.read_json(record_name)["shards"]
         except FileNotFoundError:
             pass
-        # Named after its first part, so a split's shards sort in part order (the rows' own order).
+        # Named after its first part, to be found beside it; row order is the manifest's list, not names.
         writer = writer_for(group[0]["split"], f"{group[0]['part']}~pack-{name[:12]}")
         try:
             for s in group:

@@ -287,7 +287,6 @@ class ShardSet:
             return self._build(part, read, lease)
 
     def _build(self, part: Part, read: ReadPart, lease: Any = None) -> dict[str, Any]:
-        still_held(lease)
         self._clear_attempt(part.id)
         started = time.time()
         attempt = new_attempt(self.spec)
