@@ -4,7 +4,6 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export UV_COMPILE_BYTECODE := 1
-export TF_ENABLE_ONEDNN_OPTS := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export HF_DATASETS_OFFLINE := 1

@@ -24,7 +24,8 @@ from keras import layers, ops
 from models.layers import TokenAndPosition, decoder_block, encoder_block
 from models.reasoner_blocks import pre_decoder_block, pre_encoder_block
 from models.tasks import Task, masked_sequence_loss
-from pipeline.features.reasoning import BOS, EOS, FAMILY_NAMES, QuestionAnswer, byte_matrix, decode_bytes
+from pipeline.features.reasoning import (BOS, EOS, FAMILY_NAMES, QuestionAnswer, byte_matrix, decode_bytes,
+                                         numbers_reversed)
 
 SEED_QUESTION = "Jack is 12 years old. Jane is 10. Kate is older than Jane, and younger than Jack. How old is Kate?"
 
@@ -47,6 +48,70 @@ class LearnedPositions(layers.Layer):
         return {**super().get_config(), "length": self.length, "dim": self.dim}
 
 
+@keras.saving.register_keras_serializable("datamill")
+class DigitPositions(layers.Layer):
+    """Adds a learned vector for each byte's place within its number, counted from the last digit.
+
+    Byte positions alone do not say which digit of "12" is the units: that depends on where the
+    number ends. Abacus embeddings (McLeish et al. 2024) give each digit its index within its
+    number; counting from the end (units = 1, tens = 2; 0 = not a digit) lines up the places of
+    numbers of different lengths, so "units + 1" is one rule for every age.
+    """
+
+    def __init__(self, dim: int, places: int = 4, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.dim, self.places = dim, places
+
+    def build(self, input_shape) -> None:
+        self.table = self.add_weight(shape=(self.places + 1, self.dim), initializer="glorot_uniform", name="table")
+
+    def call(self, x, ids):
+        return x + ops.take(self.table, digit_places(ids, self.places), axis=0)
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "places": self.places}
+
+
+@keras.saving.register_keras_serializable("datamill")
+class DecoderInputs(layers.Layer):
+    """What the decoder is fed of the answer it has written so far.
+
+    ``digits=False``: the digits it wrote are hidden (training and answering alike), so each digit
+    of a number is read from the question, not guessed from the digit before it: fed back, a
+    decoder learns which digits followed which in training answers and fails on an answer never
+    seen (a held-out "79" written "29"). Names are fed back as they are. ``rate``: in training only,
+    each fed byte (not BOS) is hidden with this probability (word dropout, Bowman et al. 2016).
+    """
+
+    def __init__(self, rate: float = 0.0, digits: bool = True, hidden: int = 3, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.rate, self.digits, self.hidden = rate, digits, hidden
+        self.seed = keras.random.SeedGenerator(0)
+
+    def call(self, ids, training=None):
+        hide = ops.zeros_like(ids, dtype="bool")
+        if not self.digits:
+            hide = (ids >= 48) & (ids <= 57)
+        if training and self.rate:
+            hide = hide | (keras.random.uniform(ops.shape(ids), seed=self.seed) < self.rate)
+        return ops.where(hide & (ids != BOS), ops.full_like(ids, self.hidden), ids)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "digits": self.digits, "hidden": self.hidden}
+
+
+def digit_places(ids, places: int):
+    """[B, L] byte ids → each byte's place in its number from the last digit (1 = units), 0 elsewhere.
+
+    Places beyond ``places`` share the last one.
+    """
+    digit = ops.cast((ids >= 48) & (ids <= 57), "int32")
+    place = digit
+    for _ in range(places - 1):
+        place = digit * (1 + ops.pad(place[:, 1:], [[0, 0], [0, 1]]))
+    return place
+
+
 class Reasoner(Task):
     """Question bytes → answer bytes; exact match per family, beside a k-NN baseline on character n-grams."""
 
@@ -54,6 +119,7 @@ class Reasoner(Task):
         self.primary, self.mode = "exact_match", "max"
         self.max_len = self.option("max_len", 144)
         self.answer_len = self.option("answer_len", 12)
+        self.reversed = bool(self.option("reverse_numbers", False))
         self.curve: list[dict[str, Any]] = []
 
     def prepare(self, run_dir) -> None:
@@ -64,7 +130,7 @@ class Reasoner(Task):
         return {"bytes": 256}
 
     def feature(self, train: bool):
-        return QuestionAnswer(self.max_len, self.answer_len)
+        return QuestionAnswer(self.max_len, self.answer_len, self.reversed)
 
     def build_model(self) -> keras.Model:
         dim, heads = self.option("dim", 64), self.option("heads", 4)
@@ -76,6 +142,8 @@ class Reasoner(Task):
             x = layers.Conv1D(dim, kernel, strides=stride, padding="same", activation="gelu")(x)
         else:
             x = layers.Embedding(256, dim)(question)
+        if self.option("digit_places", 0) and stride == 1:
+            x = DigitPositions(dim, self.option("digit_places", 0))(x, question)
         x = LearnedPositions(-(-self.max_len // stride), dim)(x)
         for _ in range(self.option("layers", 2)):
             x = pre_encoder_block(x, dim, heads, ff, dropout) if pre else encoder_block(x, dim, heads, ff, dropout)
@@ -84,7 +152,8 @@ class Reasoner(Task):
         encoder = keras.Model(question, x, name="encoder")
         memory = keras.Input(x.shape[1:], name="memory")
         answer = keras.Input((self.answer_len,), dtype="int32", name="decoder_inputs")
-        y = TokenAndPosition(256, self.answer_len, dim)(answer)
+        fed = DecoderInputs(self.option("token_dropout", 0.0), self.option("feed_digits", True), name="fed_answer")
+        y = TokenAndPosition(256, self.answer_len, dim)(fed(answer))
         for _ in range(self.option("decoder_layers", 1)):
             y = pre_decoder_block(y, memory, dim, heads, ff, dropout) if pre else \
                 decoder_block(y, dim, heads, ff, dropout, memory)
@@ -126,7 +195,11 @@ class Reasoner(Task):
             done |= step == EOS
             if done.all():
                 break
-        return [decode_bytes(row[1:]) for row in tokens]
+        return self._reading_order([decode_bytes(row[1:]) for row in tokens])
+
+    def _reading_order(self, answers: list[str]) -> list[str]:
+        """Answers as they are read: numbers the model wrote units first turned back."""
+        return numbers_reversed(answers) if self.reversed else answers
 
     def _compiled(self, model):
         """Graph-compiled encoder and decoder calls (eager Keras calls cost more than the math here)."""
@@ -149,7 +222,7 @@ class Reasoner(Task):
             losses = [float(ops.mean(self.per_example_loss(b["targets"], model((b["question"], b["decoder_inputs"]),
                                                                                training=False)))) for b in batches]
             predicted = self.answer_ids_batched(model, np.concatenate([np.asarray(b["question"]) for b in batches]))
-            truth = [decode_bytes(row) for b in batches for row in np.asarray(b["targets"])]
+            truth = self._reading_order([decode_bytes(row) for b in batches for row in np.asarray(b["targets"])])
             families = np.concatenate([np.asarray(b["family"]) for b in batches])
             metrics = {"loss": float(np.mean(losses)), **exact_match(predicted, truth, families)}
         if self.test_sample is not None:
@@ -162,7 +235,7 @@ class Reasoner(Task):
     def baseline(self, train_batches, validation_batches) -> dict[str, float]:
         from models.reasoner_knn import NgramKNN
 
-        train = [(decode_bytes(q), decode_bytes(t)) for b in train_batches
+        train = [(decode_bytes(q), self._reading_order([decode_bytes(t)])[0]) for b in train_batches
                  for q, t in zip(np.asarray(b["question"]), np.asarray(b["targets"]))]
         if not train or self.test_sample is None:
             return {}

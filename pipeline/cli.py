@@ -518,7 +518,6 @@ def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks."
 def main() -> None:
     """Entry point: errors become one line on stderr and a non-zero exit (``--debug`` for tracebacks)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     debug = "--debug" in sys.argv
     try:
         app(standalone_mode=False)

@@ -113,3 +113,31 @@ def test_a_time_limit_finishes_the_run_and_a_rerun_reports_it(tmp_path):
     task.run_dir, task.curve = tmp_path / "run", [{"test_exact_match": 0.5}]
     seen, _ = task.curve_points()
     assert seen[-1] == more["steps"] * config.batch_size  # the steps trained, not the steps asked for
+
+
+def test_digit_places_count_from_the_units():
+    from models.reasoner import digit_places
+
+    ids = byte_matrix(["Jo is 12, Al 7 or 1234."], 24)
+    places = np.asarray(digit_places(ids, 3))[0]
+    assert places.tolist() == [0] * 6 + [2, 1] + [0] * 5 + [1] + [0] * 4 + [3, 3, 2, 1] + [0, 0]
+
+
+def test_numbers_can_be_written_units_first():
+    import pyarrow as pa
+
+    window = pa.table({"question": ["a", "b"], "answer": ["12", "Kate"], "family": ["between", "order"]})
+    arrays = QuestionAnswer(8, 6, reverse_numbers=True).arrays(window)
+    assert decode_bytes(arrays["targets"][0]) == "21" and decode_bytes(arrays["targets"][1]) == "Kate"
+    assert arrays["decoder_inputs"][0].tolist() == [BOS, ord("2"), ord("1"), 0, 0, 0]
+
+
+def test_the_decoder_can_be_fed_names_but_not_digits():
+    from models.reasoner import DecoderInputs
+
+    ids = np.array([[BOS, ord("2"), ord("1"), EOS], [BOS, ord("K"), ord("a"), 0]], np.int32)
+    hidden = np.asarray(DecoderInputs(digits=False)(ids, training=False))
+    assert hidden.tolist() == [[BOS, 3, 3, EOS], [BOS, ord("K"), ord("a"), 0]]
+    assert np.asarray(DecoderInputs()(ids, training=False)).tolist() == ids.tolist()
+    dropped = np.asarray(DecoderInputs(rate=1.0)(ids, training=True))
+    assert (dropped[:, 0] == BOS).all() and (dropped[:, 1:] == 3).all()

@@ -55,16 +55,34 @@ def decode_bytes(row: np.ndarray) -> str:
     return values.decode("utf-8", "replace")
 
 
+def numbers_reversed(answers):
+    """Answers that are numbers, digits last to first (``"12"`` → ``"21"``); names as they are.
+
+    Written units first, a number's first output digit is the units digit, which depends only on
+    the units digits read (and the tens on the units' carry): the order in which small Transformers
+    learn arithmetic that holds for numbers they have not seen (Lee et al. 2023, "reversed" format).
+    The same function turns them back.
+    """
+    import pyarrow.compute as pc
+
+    if isinstance(answers, list):
+        return [a[::-1] if a.isdigit() else a for a in answers]
+    return pc.if_else(pc.match_substring_regex(answers, "^[0-9]+$"), pc.utf8_reverse(answers), answers)
+
+
 class QuestionAnswer:
     """The reasoning feature: ``question`` [B, max_len], ``decoder_inputs``/``targets`` [B, answer_len], ``family``."""
 
     columns = ["question", "answer", "family"]
 
-    def __init__(self, max_len: int = 144, answer_len: int = 12) -> None:
-        self.max_len, self.answer_len = max_len, answer_len
+    def __init__(self, max_len: int = 144, answer_len: int = 12, reverse_numbers: bool = False) -> None:
+        self.max_len, self.answer_len, self.reverse_numbers = max_len, answer_len, reverse_numbers
 
     def arrays(self, table: pa.Table) -> dict[str, np.ndarray]:
-        inputs, targets = encode_answers(table.column("answer"), self.answer_len)
+        answers = table.column("answer")
+        if self.reverse_numbers:
+            answers = numbers_reversed(answers)
+        inputs, targets = encode_answers(answers, self.answer_len)
         family = _family_index(table.column("family"))
         return {"question": byte_matrix(table.column("question"), self.max_len), "decoder_inputs": inputs,
                 "targets": targets, "family": family}
