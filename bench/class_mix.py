@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet  # noqa: E402
+from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet  # noqa: E402
 
 BATCH, WINDOW = 256, 16
 

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import crawldedup
+from pipeline.text import crawl_dedup as crawldedup
 from pipeline.text import dedup
 
 

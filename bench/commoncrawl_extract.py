@@ -18,7 +18,7 @@ from pathlib import Path
 from fastwarc.warc import WarcRecordType
 
 from pipeline.sources.commoncrawl import CommonCrawl
-from pipeline.warc import Failure, iter_records
+from pipeline.formats.warc import Failure, iter_records
 from tests.fixtures.commoncrawl_upstream import html_page, prose, response, warcinfo
 
 

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 from pipeline import build
-from pipeline.download import RemoteFile
-from pipeline.shards import read_split
+from pipeline.acquire.download import RemoteFile
+from pipeline.store.shards import read_split
 from pipeline.sources.base import Release
 from pipeline.sources.commoncrawl import CommonCrawl
 from pipeline.text import dedup

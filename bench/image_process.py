@@ -18,7 +18,7 @@ import time
 import numpy as np
 from PIL import Image, ImageFilter
 
-from pipeline.images import ImageOptions, process
+from pipeline.formats.images import ImageOptions, process
 
 
 def photo(rng: random.Random) -> bytes:

@@ -33,7 +33,7 @@ def build_images(root: Path, count: int) -> None:
     import numpy as np
     import pyarrow as pa
 
-    from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet
+    from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet
     from tests.fixtures.imagenet_upstream import SORTED, picture
 
     rng = random.Random(1)

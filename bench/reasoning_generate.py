@@ -22,9 +22,9 @@ from pathlib import Path
 from pipeline import build as stages
 from pipeline.reasoning.generate import Generator
 from pipeline.reasoning.families import FAMILIES
-from pipeline.shards import Rejects
+from pipeline.store.shards import Rejects
 from pipeline.sources.reasoning import CHUNK_ROWS, Reasoning
-from pipeline.splits import SplitAssigner
+from pipeline.store.splits import SplitAssigner
 
 GOAL = 100_000
 

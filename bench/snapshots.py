@@ -28,8 +28,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet
-from pipeline.splits import SplitAssigner
+from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet
+from pipeline.store.splits import SplitAssigner
 
 SCHEMA = pa.schema([("id", pa.int64()), ("text", pa.string())])
 ROWS_PER_PART = 20
@@ -98,7 +98,7 @@ def _anchor_compare(old: Path, new: Path) -> dict:
     import pandas as pd
     import pyarrow.compute as pc
 
-    from pipeline.shards import read_split
+    from pipeline.store.shards import read_split
 
     def prints(root):
         table = read_split(root, columns=["id", "text"])
@@ -111,7 +111,7 @@ def _anchor_compare(old: Path, new: Path) -> dict:
 
 
 def lineage_child(kind: str, old: str, new: str) -> None:
-    from pipeline import lineage
+    from pipeline.store import lineage
 
     lineage.LINEAGE[("bench", "rows")] = (["id"], ["text"])
     started = time.perf_counter()
@@ -140,7 +140,7 @@ def lineage_run(rows: int, scratch: Path) -> dict:
         got = subprocess.run([sys.executable, "-m", "bench.snapshots", "lineage-child", kind, str(old), str(new)],
                              capture_output=True, text=True, check=True)
         out[kind] = json.loads(got.stdout.strip().splitlines()[-1])
-    baseline = subprocess.run([sys.executable, "-c", "import pipeline.lineage, pandas, bench.snapshots as b; "
+    baseline = subprocess.run([sys.executable, "-c", "import pipeline.store.lineage, pandas, bench.snapshots as b; "
                                "print(b.peak_kb())"],
                               capture_output=True, text=True, check=True)
     out["fixed_kb"] = int(baseline.stdout.strip())

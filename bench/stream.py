@@ -35,7 +35,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from pipeline.features import Columns  # noqa: E402
 from pipeline.features.stream import Stream  # noqa: E402
-from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet  # noqa: E402
+from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet  # noqa: E402
 
 BATCH, WINDOW = 256, 16
 WORDS = "the of and in to was is for on as with by at from city river war film team season album school".split()

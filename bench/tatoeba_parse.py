@@ -20,8 +20,8 @@ import pyarrow.csv as pacsv
 
 import zstandard
 
-from pipeline import mysql_tsv
-from pipeline.archives import open_decompressed
+from pipeline.formats import mysql_tsv
+from pipeline.acquire.archives import open_decompressed
 from pipeline.sources.tatoeba import DETAILED_COLUMNS, _typed_sentences
 from tests.fixtures.tatoeba_upstream import escape
 

@@ -27,10 +27,10 @@ from collections import Counter
 from pathlib import Path
 
 from bench.wiki_pages import article
-from pipeline import mediawiki
-from pipeline.wikihtml import article_text
-from pipeline.wikiretention import _WORD
-from pipeline.wikitext import Siteinfo, clean, has_residue
+from pipeline.formats.mediawiki import dump as mediawiki
+from pipeline.formats.mediawiki.html import article_text
+from pipeline.formats.mediawiki.retention import _WORD
+from pipeline.formats.mediawiki.wikitext import Siteinfo, clean, has_residue
 from tests.fixtures.wikipedia_upstream import WikiPage, header, page_xml
 
 

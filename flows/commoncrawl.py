@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow
 
 from flows.source_build import source_build
-from pipeline.splits import parse_splits
+from pipeline.store.splits import parse_splits
 
 
 @flow(name="commoncrawl")

@@ -10,9 +10,9 @@ from prefect.task_runners import ProcessPoolTaskRunner
 from prefect.logging import get_run_logger
 
 from pipeline import build as stages
-from pipeline.download import Fetched, RemoteFile, RetryPolicy
-from pipeline.releases import share_raw
-from pipeline.shards import Part
+from pipeline.acquire.download import Fetched, RemoteFile, RetryPolicy
+from pipeline.acquire.releases import share_raw
+from pipeline.store.shards import Part
 from pipeline.sources import get_source
 from pipeline.sources.base import Release
 

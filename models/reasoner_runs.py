@@ -39,7 +39,7 @@ def load(run_dir: Path):
 
     import models.reasoner  # noqa: F401  (registers the layers)
     from models.layers import CUSTOM_OBJECTS
-    from models.tasks import TASKS
+    from models.registry import TASKS
 
     report = json.loads((Path(run_dir) / "report.json").read_text())
     if report.get("model") != "reasoner":

@@ -294,8 +294,3 @@ def _residual(x, width: int, stride: int):
     if stride != 1 or shortcut.shape[-1] != width:
         shortcut = layers.BatchNormalization()(layers.Conv2D(width, 1, strides=stride, use_bias=False)(x))
     return layers.Activation("relu")(y + shortcut)
-
-
-TASKS = {"image_classifier": ImageClassifier, "language_model": LanguageModel, "translator": Translator,
-         "language_id": LanguageIdentifier}
-TASKS["reasoner"] = lambda *args, **kwargs: __import__("models.reasoner", fromlist=["R"]).Reasoner(*args, **kwargs)  # noqa: E731 - imported when used: it subclasses Task

@@ -108,7 +108,7 @@ class _Run:
         return self.positions / f"step-{step:08d}-worker{self.worker}.json"
 
     def write_json(self, name: str, data: Any) -> None:
-        from pipeline.storage import write_json_atomic
+        from pipeline.store.files import write_json_atomic
 
         write_json_atomic(self.dir / name, data)
 
@@ -126,7 +126,7 @@ def train(model: str, data: str, run_dir: str | Path, config: TrainConfig | None
 
     from models import runs
     from models.evaluation import Evaluation
-    from models.tasks import TASKS
+    from models.registry import TASKS
     from pipeline.errors import ConfigError
     from pipeline.features.stream import Stream
 
@@ -200,7 +200,7 @@ def train(model: str, data: str, run_dir: str | Path, config: TrainConfig | None
 
     def save(at: int) -> None:
         record = {"streams": {str(i): s.position(consumed * per_step) for i, s in streams.items()}, "state": state}
-        from pipeline.storage import write_json_atomic
+        from pipeline.store.files import write_json_atomic
 
         write_json_atomic(run.position_file(at), record)  # before the checkpoint: a checkpoint always has one
         manager.save(checkpoint_number=at)
@@ -357,7 +357,7 @@ def evaluate(run_dir: str | Path, eval_batches: int | None = None) -> dict[str, 
 
     from models.evaluation import Evaluation
     from models.layers import CUSTOM_OBJECTS
-    from models.tasks import TASKS
+    from models.registry import TASKS
 
     run_dir = Path(run_dir)
     report = json.loads((run_dir / "report.json").read_text())

@@ -15,17 +15,17 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from pipeline.download import Downloader, RetryPolicy
+from pipeline.acquire.download import Downloader, RetryPolicy
 from pipeline.errors import ShardError
-from pipeline.lineage import compare, previous_version
+from pipeline.store.lineage import compare, previous_version
 from pipeline.plan import check_disk, make_plan
-from pipeline.releases import (  # noqa: F401 - the stages' names for the layout
+from pipeline.acquire.releases import (  # noqa: F401 - the stages' names for the layout
     RELEASE_FILE, Release, load_release, local_raw_dir, local_root, publish_release, raw_dir, record_release,
     shards_dir,
 )
 from pipeline.reports import add_plots, write_card
-from pipeline.shards import Part, ShardSet
-from pipeline.snapshots import same_content
+from pipeline.store.shards import Part, ShardSet
+from pipeline.store.snapshots import same_content
 from pipeline.sources.base import Source
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ from typing import Annotated, Optional
 import typer
 
 from pipeline import build as stages
-from pipeline.download import RetryPolicy
+from pipeline.acquire.download import RetryPolicy
 from pipeline.errors import ConfigError, DatamillError
 from pipeline.reports import describe
 from pipeline.sources import get_source
-from pipeline.splits import parse_splits
+from pipeline.store.splits import parse_splits
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Turn public corpora into verified, versioned Parquet shards.")
@@ -447,7 +447,7 @@ def verify(dataset_dir: Annotated[Optional[str], typer.Argument(
     """Check the size and sha256 of every file a snapshot lists (or, with --manual-dir, the md5 of the
     ImageNet tars you downloaded against the published list); exits 1 on any mismatch."""
     from pipeline.errors import ShardError
-    from pipeline.snapshots import load_manifest, verify as verify_snapshot
+    from pipeline.store.snapshots import load_manifest, verify as verify_snapshot
 
     if (dataset_dir is None) == (manual_dir is None):
         raise ConfigError("verify: give a dataset directory, or --manual-dir for ImageNet's archives")
@@ -466,7 +466,7 @@ def verify(dataset_dir: Annotated[Optional[str], typer.Argument(
 
 def _verify_manual(manual_dir: str) -> None:
     from pipeline.errors import SourceError
-    from pipeline.imagenet_layout import OFFICIAL, verify_manual
+    from pipeline.formats.imagenet import OFFICIAL, verify_manual
 
     present = [name for name in OFFICIAL if (Path(manual_dir) / name).is_file()]
     if not present:
@@ -487,7 +487,7 @@ def gc(dataset_dir: DatasetDir,
                                                   help="Never delete files younger than this.")] = 1.0,
        dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would go.")] = False) -> None:
     """Delete snapshots beyond the newest --keep and the files no kept snapshot or running build needs."""
-    from pipeline.snapshots import gc as collect
+    from pipeline.store.snapshots import gc as collect
 
     removed = collect(dataset_dir, keep=keep, grace_seconds=grace_hours * 3600, dry_run=dry_run)
     for name in removed:
@@ -505,7 +505,7 @@ def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks."
     if storage_options:
         import json
 
-        from pipeline.location import set_storage_options
+        from pipeline.store.location import set_storage_options
 
         try:
             set_storage_options(json.loads(storage_options))

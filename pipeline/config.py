@@ -65,7 +65,7 @@ def resolve_dataset(data_dir: str | Path, ref: str) -> str:
 
 def constructor_options(options: dict[str, Any]) -> dict[str, Any]:
     """Config keys are the flows' parameter names; the sources' constructors take a few in other units."""
-    from pipeline.splits import parse_splits
+    from pipeline.store.splits import parse_splits
 
     options = dict(options)
     if isinstance(options.get("splits"), str):

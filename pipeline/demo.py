@@ -123,7 +123,7 @@ def reasoning_demo(data: Path, examples: int = 20_000, steps: int = 150) -> dict
 
 def write_report(data: Path, result: dict, seconds: float) -> Path:
     from pipeline.config import resolve_dataset
-    from pipeline.shards import load_manifest
+    from pipeline.store.shards import load_manifest
 
     lines = ["# datamill demo report", "", f"Built in {seconds:.0f} s from the samples in `data/samples/`.", "",
              "## Datasets", "", "| dataset | version | rows | dropped (by reason) | card |", "|---|---|---|---|---|"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import ConfigError
-from pipeline.releases import Release
+from pipeline.acquire.releases import Release
 
 # Shards per raw byte, and raw MB processed per second per worker, when no earlier build says better.
 # The rates come from bench/RESULTS.md; the ratios are rough (text shards are zstd Parquet).

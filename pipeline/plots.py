@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import pyarrow.parquet as pq
 
-from pipeline.location import Location
+from pipeline.store.location import Location
 
 SAMPLE_ROWS = 20_000
 TEXT_COLUMNS = ("text", "source_text", "question")

@@ -8,9 +8,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from pipeline.location import Location
-from pipeline.snapshots import MANIFEST, SNAPSHOTS, list_snapshots, load_manifest, manifest_schema
-from pipeline.shards import DatasetSpec
+from pipeline.store.location import Location
+from pipeline.store.snapshots import MANIFEST, SNAPSHOTS, list_snapshots, load_manifest, manifest_schema
+from pipeline.store.shards import DatasetSpec
 
 HF_LICENSES = {"tatoeba": "cc-by-2.0", "wikipedia": "cc-by-sa-4.0"}
 

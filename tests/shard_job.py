@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet
-from pipeline.splits import SplitAssigner
+from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet
+from pipeline.store.splits import SplitAssigner
 
 SCHEMA = pa.schema([("id", pa.int64()), ("text", pa.string())])
 PARTS = [Part(f"p{i}", (PartInput(f"input-{i}", f"{i:064x}"),), {"index": i}) for i in range(4)]

@@ -71,7 +71,7 @@ def test_rebuild_with_other_splits_keeps_the_old_snapshot_then_verify_and_gc(ser
     import hashlib
     import json
 
-    from pipeline.shards import read_split
+    from pipeline.store.shards import read_split
 
     mirror, data = server.url + "tatoeba/", str(tmp_path)
     assert datamill("build", "tatoeba", "--data-dir", data, "--mirror", mirror, "--quiet").returncode == 0
@@ -101,7 +101,7 @@ def test_rebuild_with_other_splits_keeps_the_old_snapshot_then_verify_and_gc(ser
 
 
 def test_verify_checks_imagenet_archives_against_the_published_list(tmp_path):
-    from pipeline.imagenet_layout import DEVKIT
+    from pipeline.formats.imagenet import DEVKIT
 
     (tmp_path / DEVKIT).write_bytes(b"not the devkit")
     got = datamill("verify", "--manual-dir", str(tmp_path))

@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import build
-from pipeline.download import RetryPolicy
-from pipeline.shards import load_manifest, read_split
+from pipeline.acquire.download import RetryPolicy
+from pipeline.store.shards import load_manifest, read_split
 from pipeline.sources.commoncrawl import CommonCrawl
 from pipeline.text import dedup, quality
 from tests.fixtures.commoncrawl_upstream import CRAWL, write_warc, write_wet
@@ -73,7 +73,7 @@ def test_broken_members_are_counted_and_reading_goes_on(tmp_path):
     import hashlib
     import json
 
-    from pipeline.download import RemoteFile
+    from pipeline.acquire.download import RemoteFile
     from pipeline.sources.base import Release
 
     upstream = tmp_path / "upstream"
@@ -244,7 +244,7 @@ def _urls(data: Path) -> set[str]:
 
 
 def test_gc_keeps_the_signatures_a_later_dedup_against_reads(server, tmp_path):
-    from pipeline.snapshots import gc
+    from pipeline.store.snapshots import gc
 
     build.build(make(server, tmp_path, max_files=1), tmp_path, progress=False, policy=FAST, max_workers=1)
     signatures = sorted((text_dir(tmp_path) / "_signatures").rglob("*.parquet"))

@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import crawlcomponents, crawldedup
+from pipeline.text import crawl_components as crawlcomponents
+from pipeline.text import crawl_dedup as crawldedup
 from pipeline.text import dedup
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline import crawlcomponents, crawldedup
+from pipeline.text import crawl_components as crawlcomponents
+from pipeline.text import crawl_dedup as crawldedup
 from pipeline.text import dedup
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipeline.download import Fetched, RemoteFile
-from pipeline.releases import Release
+from pipeline.acquire.download import Fetched, RemoteFile
+from pipeline.acquire.releases import Release
 from pipeline.sources.commoncrawl import CommonCrawl
 
 CRAWL = "CC-MAIN-2026-48"

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from pipeline import build
-from pipeline.shards import read_split
+from pipeline.store.shards import read_split
 from pipeline.sources.commoncrawl import CommonCrawl
 from tests.fixtures.commoncrawl_upstream import CRAWL
 from tests.test_object_storage import s3  # noqa: F401 - the moto fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.shards import load_manifest
+from pipeline.store.shards import load_manifest
 from tests.test_object_storage import s3  # noqa: F401 - the moto server fixture
 
 REPO = Path(__file__).parents[1]
@@ -35,8 +35,8 @@ def test_two_dask_workers_that_share_only_the_bucket_build_the_same_rows(prefect
     from distributed import Client, LocalCluster
 
     from flows.tatoeba import tatoeba_flow
-    from pipeline.shards import read_split
-    from pipeline.snapshots import verify
+    from pipeline.store.shards import read_split
+    from pipeline.store.snapshots import verify
 
     env, fs = s3
     for key, value in {**env, "DATAMILL_CACHE": str(tmp_path / "driver-cache")}.items():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.download import Downloader, RemoteFile, RetryPolicy
+from pipeline.acquire.download import Downloader, RemoteFile, RetryPolicy
 from pipeline.errors import ChecksumMismatch, ConfigError, PermanentDownloadError, TransientDownloadError
 
 FAST = RetryPolicy(attempts=4, base=0.01, cap=0.05, read_timeout=1.0, connect_timeout=2.0)
@@ -149,7 +149,7 @@ def test_names_outside_the_data_dir_are_refused():
 def test_sigkill_mid_transfer_then_resume_is_byte_identical(server, upstream, tmp_path, seen):
     rf = remote(server, upstream, "big.bin", "fault/trickle/a/")
     script = (
-        "import sys; from pipeline.download import Downloader, RemoteFile, RetryPolicy;"
+        "import sys; from pipeline.acquire.download import Downloader, RemoteFile, RetryPolicy;"
         f"Downloader(sys.argv[1], progress=False).fetch(RemoteFile({rf.url!r}, 'big.bin', {rf.size}, {rf.checksum!r}))"
     )
     child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=Path(__file__).parents[1])

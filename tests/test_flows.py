@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline import build
-from pipeline.shards import load_manifest
+from pipeline.store.shards import load_manifest
 
 
 def test_tatoeba_flow_builds_the_same_shards_as_the_library(prefect_harness, server, tmp_path):

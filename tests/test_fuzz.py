@@ -15,11 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import mediawiki, mysql_tsv
-from pipeline.images import ImageOptions, ImageRejected, process
-from pipeline.shards import Rejects
-from pipeline.warc import Failure, iter_records
-from pipeline.wikitext import Siteinfo, clean
+from pipeline.formats.mediawiki import dump as mediawiki
+from pipeline.formats import mysql_tsv
+from pipeline.formats.images import ImageOptions, ImageRejected, process
+from pipeline.store.shards import Rejects
+from pipeline.formats.warc import Failure, iter_records
+from pipeline.formats.mediawiki.wikitext import Siteinfo, clean
 from tests.fixtures.commoncrawl_upstream import conversion
 from tests.fixtures.imagenet_upstream import jpeg, picture, SORTED
 from tests.fixtures.tatoeba_upstream import generate

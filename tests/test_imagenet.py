@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from pipeline import build
-from pipeline.download import RetryPolicy
+from pipeline.acquire.download import RetryPolicy
 from pipeline.errors import ManualDownloadRequired
-from pipeline.shards import load_manifest, read_split
+from pipeline.store.shards import load_manifest, read_split
 from pipeline.sources.imagenet import ImageNet
 from tests.fixtures.imagenet_upstream import SORTED, write_kaggle, write_official, write_parquet
 
@@ -170,7 +170,7 @@ def test_tar_members_over_the_size_cap_are_rejected_unread():
     import io
     import tarfile
 
-    from pipeline.shards import Rejects
+    from pipeline.store.shards import Rejects
     from pipeline.sources.imagenet import _tar_images
 
     buffer = io.BytesIO()
@@ -209,7 +209,7 @@ def test_sixteen_bit_png_keeps_its_brightness():
     import numpy as np
     from PIL import Image
 
-    from pipeline.images import process
+    from pipeline.formats.images import process
 
     for pixels in (np.full((20, 30), 32768, np.uint16), np.full((20, 30), 32768, ">u2")):  # I;16 and I;16B
         buffer = io.BytesIO()
@@ -223,8 +223,8 @@ def test_sixteen_bit_png_keeps_its_brightness():
 def test_manual_tars_are_md5_checked_against_the_published_list(tmp_path, monkeypatch):
     import hashlib
 
-    from pipeline import imagenet_layout as L
-    from pipeline.imagenet_layout import verify_manual
+    from pipeline.formats import imagenet as L
+    from pipeline.formats.imagenet import verify_manual
 
     good = b"devkit bytes"
     (tmp_path / L.DEVKIT).write_bytes(good)

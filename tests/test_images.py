@@ -8,7 +8,7 @@ import random
 import pytest
 from PIL import Image
 
-from pipeline.images import ImageOptions, ImageRejected, process
+from pipeline.formats.images import ImageOptions, ImageRejected, process
 from tests.fixtures.imagenet_upstream import SORTED, jpeg, picture, ugly_images
 
 QUIRKS = ugly_images(random.Random(1))

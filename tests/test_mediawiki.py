@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from pipeline import mediawiki
+from pipeline.formats.mediawiki import dump as mediawiki
 from tests.fixtures.wikipedia_upstream import build_pages, header, page_xml
 
 

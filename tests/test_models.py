@@ -196,7 +196,7 @@ def test_resume_under_two_replicas_continues_the_data(shards, tmp_path):
 
 def copy_as_version(source_root: Path, root: Path, version: str, keep: float = 1.0, splits=None) -> Path:
     """The same rows (or the first ``keep`` of them, of ``splits``) committed as another data version."""
-    from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet, manifest_schema, read_split
+    from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet, manifest_schema, read_split
     from pipeline.features.stream import list_shards
 
     manifest = list_shards(str(source_root), "train")[1]
@@ -261,7 +261,7 @@ def test_init_from_fine_tunes_only_under_the_same_vocabulary(shards, tmp_path):
 def test_mixed_precision_keeps_logits_and_loss_in_float32(shards, tmp_path):
     import keras
 
-    from models.tasks import TASKS
+    from models.registry import TASKS
     from models.train import make_optimizer, precision_policy
 
     dataset, options = SMALL["translator"]

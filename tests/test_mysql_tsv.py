@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from pipeline import mysql_tsv
+from pipeline.formats import mysql_tsv
 from tests.fixtures.tatoeba_upstream import escape, generate
 
 COLUMNS = ["id", "lang", "text"]

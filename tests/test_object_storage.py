@@ -110,7 +110,7 @@ def test_a_build_killed_midway_on_s3_then_rerun_gives_the_same_rows(built, serve
     import signal
     import time
 
-    from pipeline.shards import read_split
+    from pipeline.store.shards import read_split
 
     env, fs, _ = built
     for key, value in env.items():

@@ -12,7 +12,7 @@ def _local_rows(tmp_path, *args: str) -> str:
 
 
 def test_wikipedia_into_the_bucket(s3, server, tmp_path, monkeypatch):
-    from pipeline.shards import read_split
+    from pipeline.store.shards import read_split
 
     env, fs = s3
     args = ("build", "wikipedia", "--wiki", "simplewiki", "--date", "20261101", "--mirror", server.url + "wikimedia/",
@@ -45,7 +45,7 @@ def test_a_new_version_in_the_bucket_gets_lineage(s3, tmp_path, monkeypatch):
     import os
 
     from pipeline import build
-    from pipeline.download import RetryPolicy
+    from pipeline.acquire.download import RetryPolicy
     from pipeline.localserver import serving
     from pipeline.sources.tatoeba import Tatoeba
     from tests.fixtures.tatoeba_upstream import EXPORT_TIME, write_upstream

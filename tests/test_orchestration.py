@@ -16,7 +16,7 @@ import requests
 
 from pipeline.config import load_config, resolve_dataset
 from pipeline.errors import ConfigError
-from pipeline.shards import load_manifest
+from pipeline.store.shards import load_manifest
 
 REPO = Path(__file__).parents[1]
 

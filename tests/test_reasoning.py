@@ -16,9 +16,9 @@ from pipeline.reasoning.generate import Generator, _slot_names, heldout_pairs
 from pipeline.reasoning.names import COMMON, pools
 from pipeline.reasoning.solver import UNIQUE
 from pipeline.reasoning.text import to_arrow
-from pipeline.shards import Rejects, load_manifest, read_split
+from pipeline.store.shards import Rejects, load_manifest, read_split
 from pipeline.sources.reasoning import Reasoning
-from pipeline.splits import SplitAssigner
+from pipeline.store.splits import SplitAssigner
 from tests.reasoning_checker import single_answer, solutions
 
 ALL = ("between", "offset", "ratio", "order", "difference", "time")

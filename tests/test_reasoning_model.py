@@ -74,7 +74,7 @@ def test_the_reasoner_module_imports_first():
     import subprocess
     import sys
 
-    code = "import models.reasoner, models.tasks; print(type(models.tasks.TASKS['reasoner']('x', {})).__name__)"
+    code = "import models.reasoner, models.registry; print(type(models.registry.TASKS['reasoner']('x', {})).__name__)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "Reasoner", done.stderr[-2000:]
 

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import ShardError
-from pipeline.shards import ShardSet, load_manifest, read_split, shard_paths
-from pipeline.storage import hash_file
+from pipeline.store.shards import ShardSet, load_manifest, read_split, shard_paths
+from pipeline.store.files import hash_file
 from tests import shard_job
 
 REPO = Path(__file__).parents[1]
@@ -187,7 +187,7 @@ def test_rebuild_with_other_options_leaves_the_previous_snapshot_intact(tmp_path
 
 
 def test_clearing_a_part_leaves_a_part_whose_id_it_prefixes(tmp_path):
-    from pipeline.shards import Part, PartInput
+    from pipeline.store.shards import Part, PartInput
 
     parts = [Part("p0", (PartInput("input-0", "0" * 64),), {"index": 0}),
              Part("p0-x", (PartInput("input-1", "1" * 64),), {"index": 1})]
@@ -203,7 +203,7 @@ def test_clearing_a_part_leaves_a_part_whose_id_it_prefixes(tmp_path):
 
 
 def test_two_concurrent_builds_with_different_configs_both_finish_and_verify(tmp_path):
-    from pipeline.snapshots import list_snapshots, verify
+    from pipeline.store.snapshots import list_snapshots, verify
 
     runs = [subprocess.Popen([sys.executable, "-m", "tests.shard_job", str(tmp_path), "--slow", "0.02",
                               "--tag", tag], cwd=REPO) for tag in ("a", "b")]
@@ -218,7 +218,7 @@ def test_two_concurrent_builds_with_different_configs_both_finish_and_verify(tmp
 
 def test_verify_finds_a_changed_file_and_the_stream_checks_sizes(tmp_path):
     from pipeline.features.stream import list_shards
-    from pipeline.snapshots import verify
+    from pipeline.store.snapshots import verify
 
     manifest = shard_job.run(tmp_path)
     assert verify(tmp_path) == []
@@ -234,7 +234,7 @@ def test_verify_finds_a_changed_file_and_the_stream_checks_sizes(tmp_path):
 
 
 def test_gc_keeps_the_retained_snapshots_and_never_the_newest(tmp_path):
-    from pipeline.snapshots import gc, list_snapshots, verify
+    from pipeline.store.snapshots import gc, list_snapshots, verify
 
     manifests = [shard_job.run(tmp_path, tag=tag) for tag in ("a", "b", "c")]
     removed = gc(tmp_path, keep=2, grace_seconds=0)

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 
 from pipeline.errors import ShardError
-from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet
-from pipeline.snapshots import list_snapshots
+from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet
+from pipeline.store.snapshots import list_snapshots
 
 
 def _read(part, rejects):

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet, read_split
-from pipeline.snapshots import gc, list_snapshots, verify
-from pipeline.splits import SplitAssigner
+from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet, read_split
+from pipeline.store.snapshots import gc, list_snapshots, verify
+from pipeline.store.splits import SplitAssigner
 
 SCHEMA = pa.schema([("id", pa.int64()), ("text", pa.string())])
 ROWS = 1_000

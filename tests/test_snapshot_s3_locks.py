@@ -40,7 +40,7 @@ def test_a_lease_blocks_a_second_holder_until_released_and_an_expired_one_is_tak
     import threading
     import time
 
-    from pipeline import objectlock
+    from pipeline.store import locks as objectlock
 
     env, fs = s3
     key = "datamill-test/locks-unit/.locks/x.lock"
@@ -109,7 +109,7 @@ def _leave_an_expired_lease(fs, key, monkeypatch):
     """A holder killed without releasing: it took the lease with a 1 s TTL and never renewed it."""
     import time
 
-    from pipeline import objectlock
+    from pipeline.store import locks as objectlock
 
     monkeypatch.setenv(objectlock.TTL_ENV, "1")
     with monkeypatch.context() as m:
@@ -125,7 +125,7 @@ def test_two_waiters_on_one_expired_lease_never_both_hold_it(s3, monkeypatch):
     import threading
     import time
 
-    from pipeline import objectlock
+    from pipeline.store import locks as objectlock
 
     env, fs = s3
     key = "datamill-test/locks-race/.locks/y.lock"
@@ -163,8 +163,8 @@ def test_a_part_whose_lease_was_taken_over_writes_no_part_record(s3, monkeypatch
     import pyarrow as pa
     import pytest
 
-    from pipeline.objectlock import LockLost
-    from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet
+    from pipeline.store.locks import LockLost
+    from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet
 
     env, fs = s3
     for name, value in env.items():

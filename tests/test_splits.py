@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.splits import SplitAssigner, parse_splits
+from pipeline.store.splits import SplitAssigner, parse_splits
 
 
 def test_same_key_same_split_across_instances_and_call_styles():
@@ -49,7 +49,7 @@ def test_split_order_and_number_formatting_do_not_change_the_assignment():
 def test_config_hash_is_canonical_and_still_sees_row_changing_options():
     import pyarrow as pa
 
-    from pipeline.shards import DatasetSpec
+    from pipeline.store.shards import DatasetSpec
 
     def spec(config):
         return DatasetSpec(root="x", source="s", dataset="d", version="v", schema=pa.schema([("id", pa.int64())]),

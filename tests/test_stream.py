@@ -222,7 +222,7 @@ def write_class_sorted(root, classes: int, group_rows: int, seed: int = 0):
     """One part (hence files) per class, row groups of ``group_rows`` rows, uneven class sizes."""
     import pyarrow as pa
 
-    from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet
+    from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet
 
     schema = pa.schema([("id", pa.int64()), ("label", pa.int64())])
     spec = DatasetSpec(root=root, source="fixture", dataset="sorted", version="v1", schema=schema, config={},

@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import build
-from pipeline.download import RetryPolicy
+from pipeline.acquire.download import RetryPolicy
 from pipeline.errors import SourceError
 from pipeline.localserver import serving
-from pipeline.shards import load_manifest, read_split
+from pipeline.store.shards import load_manifest, read_split
 from pipeline.sources.tatoeba import Tatoeba
 from tests.fixtures.tatoeba_upstream import generate, write_upstream
 

@@ -8,9 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import build
-from pipeline.download import RetryPolicy
+from pipeline.acquire.download import RetryPolicy
 from pipeline.errors import ChecksumMismatch, ConfigError, UpstreamNotReady
-from pipeline.shards import load_manifest, read_split
+from pipeline.store.shards import load_manifest, read_split
 from pipeline.sources.wikipedia import Wikipedia, site_url
 from tests.fixtures.wikipedia_upstream import build_pages
 
@@ -164,15 +164,15 @@ def test_prose_retention_is_in_the_manifest_and_the_card(built, expected):
 # -- guards: work units decide, the wall clock only catches what they miss ------------------------
 
 def _page(page_id: int, title: str, text: str):
-    from pipeline.mediawiki import Page
+    from pipeline.formats.mediawiki.dump import Page
 
     return Page(page_id, title, 0, False, page_id + 1000, None, text)
 
 
 def _run_pages(source: Wikipedia, pages) -> tuple[list[dict], "Rejects"]:
-    from pipeline.shards import Rejects
+    from pipeline.store.shards import Rejects
     from pipeline.sources.base import Release
-    from pipeline.wikitext import Siteinfo
+    from pipeline.formats.mediawiki.wikitext import Siteinfo
 
     release = Release("wikipedia", "simplewiki-20261101", (), {"date": "20261101"})
     rejects = Rejects("p0")
@@ -229,7 +229,7 @@ def test_a_stuck_page_is_interrupted_counted_and_the_worker_goes_on(tmp_path, mo
 
 
 def test_template_depth_and_markup_nodes_are_linear_scans():
-    from pipeline.wikiguard import markup_nodes, template_depth
+    from pipeline.formats.mediawiki.guard import markup_nodes, template_depth
 
     assert template_depth("{{a|{{b|{{c}}}}}} {{d}} }}") == 3
     assert markup_nodes("[[a]] {{b|c}} <div> '''d''' &amp;") == 7

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from pipeline import build
-from pipeline.download import RetryPolicy
+from pipeline.acquire.download import RetryPolicy
 from pipeline.errors import UpstreamNotReady
-from pipeline.shards import load_manifest, read_split
+from pipeline.store.shards import load_manifest, read_split
 from pipeline.sources.wikipedia_html import WikipediaHTML
-from pipeline.wikihtml import article_text
+from pipeline.formats.mediawiki.html import article_text
 from tests.fixtures.wikipedia_html_upstream import html_name, write_html_dump
 
 FAST = RetryPolicy(attempts=2, base=0.01, cap=0.02)
@@ -103,7 +103,7 @@ def test_wikipedia_boxes_references_and_figures_go_lists_and_scripts_stay():
 
 
 def test_a_truncated_archive_keeps_what_came_before_and_counts_the_rest(tmp_path, expected, upstream):
-    from pipeline.shards import Rejects
+    from pipeline.store.shards import Rejects
     from pipeline.sources.wikipedia_html import _lines
 
     whole = (upstream / "wikimedia" / "other/enterprise_html/runs/20261101" / html_name("simplewiki", "20261101")).read_bytes()
@@ -115,7 +115,7 @@ def test_a_truncated_archive_keeps_what_came_before_and_counts_the_rest(tmp_path
 
 
 def test_records_outside_namespace_0_or_without_an_id_are_dropped(tmp_path):
-    from pipeline.shards import Rejects
+    from pipeline.store.shards import Rejects
     from pipeline.sources.base import Release
 
     source = WikipediaHTML(data_dir=tmp_path)

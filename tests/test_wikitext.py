@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.wikitext import CleanOptions, Siteinfo, clean, has_residue
+from pipeline.formats.mediawiki.wikitext import CleanOptions, Siteinfo, clean, has_residue
 from tests.fixtures.wiki_constructs import CONSTRUCTS
 
 SITE = Siteinfo("https://de.wikipedia.org", {-2: "Medium", 0: "", 6: "Datei", 14: "Kategorie", 4: "Wikipedia"})
@@ -174,7 +174,7 @@ def test_plain_text_with_angle_brackets_is_not_residue():
 # -- prose retention: an estimate independent of the cleaner --------------------------------------
 
 def test_the_prose_estimate_sees_what_the_old_cleaner_dropped():
-    from pipeline.wikiretention import prose_words, words
+    from pipeline.formats.mediawiki.retention import prose_words, words
 
     page = "Use <nowiki>{{</nowiki> to open a template. Then more text here, and a sentence or two besides."
     assert prose_words(page) >= 15
@@ -182,7 +182,7 @@ def test_the_prose_estimate_sees_what_the_old_cleaner_dropped():
 
 
 def test_the_prose_estimate_skips_infoboxes_tables_refs_and_files():
-    from pipeline.wikiretention import prose_words
+    from pipeline.formats.mediawiki.retention import prose_words
 
     page = ("{{Infobox town\n| name = Alpha Beta Gamma\n| motto = many many words here\n}}\n"
             "Four words of prose.<ref>{{cite web|title=A long citation title}}</ref>\n"
@@ -195,7 +195,7 @@ def test_most_reduced_pages_are_listed_lowest_ratio_first(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.wikiretention import card_section, shard_stats
+    from pipeline.formats.mediawiki.retention import card_section, shard_stats
 
     table = pa.table({"id": [1, 2, 3, 4], "title": ["Kept", "Halved", "Gutted", "Tiny"],
                       "words": pa.array([100, 50, 5, 1], pa.int32()),

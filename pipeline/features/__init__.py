@@ -3,6 +3,8 @@
 A feature names the columns it reads, cuts a shuffled window of rows into batches of NumPy
 arrays on the Python side (tokenizing and packing in batches), declares the tensor
 signature, and may add a tf.data stage (JPEG decoding and augmentation run in the graph).
+Features read snapshots through ``pipeline.store`` (and the reasoning families' names); models read
+features; nothing here imports sources, build, models, flows or the faces.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class Columns:
 
     @classmethod
     def from_manifest(cls, manifest: dict, columns: list[str] | None = None) -> "Columns":
-        from pipeline.shards import manifest_schema
+        from pipeline.store.shards import manifest_schema
 
         schema = manifest_schema(manifest)
         wanted = columns or [f.name for f in schema if not pa.types.is_nested(f.type) and

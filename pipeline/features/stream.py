@@ -42,7 +42,7 @@ def list_shards(root: str, split: str, snapshot: str | None = None) -> tuple[lis
 
     The files' sizes are checked against the snapshot (one listing per directory, no reads).
     """
-    from pipeline.snapshots import check_sizes, load_manifest
+    from pipeline.store.snapshots import check_sizes, load_manifest
 
     manifest = load_manifest(str(root), snapshot)
     base = str(root).rstrip("/")

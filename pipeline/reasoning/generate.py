@@ -23,8 +23,8 @@ from pipeline.reasoning.families import FAMILIES, Family
 from pipeline.reasoning.names import pools
 from pipeline.reasoning.solver import STATUS, UNIQUE
 from pipeline.reasoning.text import Text, byte_lengths, intern_many, to_arrow
-from pipeline.shards import SPLIT_COLUMN, Rejects
-from pipeline.splits import SplitAssigner
+from pipeline.store.shards import SPLIT_COLUMN, Rejects
+from pipeline.store.splits import SplitAssigner
 
 SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("family", pa.string(), nullable=False),
                     pa.field("question", pa.string(), nullable=False), pa.field("answer", pa.string(), nullable=False),

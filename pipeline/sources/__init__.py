@@ -1,4 +1,9 @@
-"""Upstream sources, each implementing the protocol in ``base.py``."""
+"""Sources: one module per upstream (and the generated reasoning set), each implementing ``base.py``'s protocol.
+
+A source discovers a release, cuts it into parts and streams each part's records; it drives
+``acquire`` (downloads), ``formats`` (parsing), ``text`` and ``reasoning`` (the work on records) and
+``store`` (shards). It never imports ``build``, ``features``, models, flows or the faces.
+"""
 
 from __future__ import annotations
 

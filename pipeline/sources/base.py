@@ -7,11 +7,11 @@ from typing import Iterator, Protocol
 
 import pyarrow as pa
 
-from pipeline.download import Downloader, Fetched
-from pipeline.location import Location, UrlPath, data_path, materialize
-from pipeline.releases import Release, load_release, local_raw_dir, local_root, raw_dir
-from pipeline.shards import DatasetSpec, Part, Rejects
-from pipeline.storage import cached_dir
+from pipeline.acquire.download import Downloader, Fetched
+from pipeline.store.location import Location, UrlPath, data_path, materialize
+from pipeline.acquire.releases import Release, load_release, local_raw_dir, local_root, raw_dir
+from pipeline.store.shards import DatasetSpec, Part, Rejects
+from pipeline.store.files import cached_dir
 
 __all__ = ["LocalFiles", "Release", "Source", "data_path"]
 
@@ -67,5 +67,5 @@ class LocalFiles:
         return load_release(self.data_dir, self.name, version, self.release_prefix)
 
     def cached(self, release: Release, key: str, build) -> Path:
-        """``build(dir)`` once per key under ``work/<source>/<version>/`` (see ``storage.cached_dir``)."""
+        """``build(dir)`` once per key under ``work/<source>/<version>/`` (see ``store.files.cached_dir``)."""
         return cached_dir(local_root(self.data_dir) / "work" / self.name / release.version, key, build)

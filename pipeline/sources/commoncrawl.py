@@ -1,6 +1,6 @@
 """CommonCrawl WET/WARC files → filtered, deduplicated web text.
 
-Stages, each cost linear in files (see ``pipeline.crawldedup``): per file (prepare, in
+Stages, each cost linear in files (see ``pipeline.text.crawl_dedup``): per file (prepare, in
 parallel) records are read with fastwarc, turned into text (WET conversion records as they
 are; WARC responses with status 200 and an HTML payload through resiliparse),
 language-identified offline, run through the quality preset, signed (exact hash + MinHash)
@@ -24,17 +24,18 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from fastwarc.warc import WarcRecordType
 
-from pipeline import crawlcomponents, crawldedup
-from pipeline.download import Downloader, RemoteFile
+from pipeline.text import crawl_components as crawlcomponents
+from pipeline.text import crawl_dedup as crawldedup
+from pipeline.acquire.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, SourceError
-from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
-from pipeline.location import Location, UrlPath, data_path, materialize
-from pipeline.releases import local_raw_dir, local_root, raw_dir
+from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
+from pipeline.store.location import Location, UrlPath, data_path, materialize
+from pipeline.acquire.releases import local_raw_dir, local_root, raw_dir
 from pipeline.sources.base import LocalFiles, Release
-from pipeline.splits import SplitAssigner
-from pipeline.storage import cached_dir
+from pipeline.store.splits import SplitAssigner
+from pipeline.store.files import cached_dir
 from pipeline.text import dedup, html, langid, quality
-from pipeline.warc import Failure, iter_records, split_http
+from pipeline.formats.warc import Failure, iter_records, split_http
 
 log = logging.getLogger(__name__)
 

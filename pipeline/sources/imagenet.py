@@ -22,14 +22,14 @@ from typing import Any, BinaryIO, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import imagenet_layout as L
-from pipeline.download import Downloader, RemoteFile
+from pipeline.formats import imagenet as L
+from pipeline.acquire.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, ManualDownloadRequired, SourceError
-from pipeline.images import ImageOptions, ImageRejected, process
-from pipeline.location import Location
-from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
+from pipeline.formats.images import ImageOptions, ImageRejected, process
+from pipeline.store.location import Location
+from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
 from pipeline.sources.base import LocalFiles, Release, data_path
-from pipeline.splits import SplitAssigner
+from pipeline.store.splits import SplitAssigner
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import mysql_tsv
-from pipeline.archives import open_export
-from pipeline.download import Downloader, RemoteFile
+from pipeline.formats import mysql_tsv
+from pipeline.acquire.archives import open_export
+from pipeline.acquire.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, PermanentDownloadError, SourceError
-from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
+from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
 from pipeline.sources.base import LocalFiles, Release, data_path
-from pipeline.splits import SplitAssigner
+from pipeline.store.splits import SplitAssigner
 
 log = logging.getLogger(__name__)
 

@@ -22,16 +22,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline import mediawiki
-from pipeline import wikiretention as retention
-from pipeline.download import Downloader, RemoteFile
+from pipeline.formats.mediawiki import dump as mediawiki
+from pipeline.formats.mediawiki import retention as retention
+from pipeline.acquire.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, DownloadError, SourceError, UpstreamNotReady
-from pipeline.releases import local_root
-from pipeline.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
+from pipeline.acquire.releases import local_root
+from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
 from pipeline.sources.base import LocalFiles, Release, data_path
-from pipeline.splits import SplitAssigner
-from pipeline.wikiguard import PageTimeout, markup_nodes, template_depth, time_limit
-from pipeline.wikitext import RESIDUE_PATTERN, CleanOptions, Siteinfo, clean
+from pipeline.store.splits import SplitAssigner
+from pipeline.formats.mediawiki.guard import PageTimeout, markup_nodes, template_depth, time_limit
+from pipeline.formats.mediawiki.wikitext import RESIDUE_PATTERN, CleanOptions, Siteinfo, clean
 
 log = logging.getLogger(__name__)
 

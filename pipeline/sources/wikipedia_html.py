@@ -18,14 +18,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-from pipeline.download import Downloader, RemoteFile
+from pipeline.acquire.download import Downloader, RemoteFile
 from pipeline.errors import UpstreamNotReady
-from pipeline.shards import DatasetSpec, Part, PartInput, Rejects
+from pipeline.store.shards import DatasetSpec, Part, PartInput, Rejects
 from pipeline.sources.base import Release
 from pipeline.sources.wikipedia import ROW_LICENSE, SCHEMA, Wikipedia, shard_stats
-from pipeline.wikiguard import PageTimeout, time_limit
-from pipeline.wikihtml import article_text
-from pipeline.wikiretention import card_section, words
+from pipeline.formats.mediawiki.guard import PageTimeout, time_limit
+from pipeline.formats.mediawiki.html import article_text
+from pipeline.formats.mediawiki.retention import card_section, words
 
 RUNS = "other/enterprise_html/runs"
 SLICE_BYTES = 2 << 30  # one slice per this much compressed input, when not given

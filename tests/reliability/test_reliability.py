@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from pipeline import build
-from pipeline.download import Downloader, RemoteFile, RetryPolicy
+from pipeline.acquire.download import Downloader, RemoteFile, RetryPolicy
 from pipeline.errors import DatamillError
-from pipeline.shards import read_split
+from pipeline.store.shards import read_split
 
 pytestmark = pytest.mark.reliability
 REPO = Path(__file__).parents[2]
@@ -61,7 +61,7 @@ def test_download_kill_sweep(server, upstream, tmp_path):
     for point in range(POINTS):
         url = f"{server.url}fault/trickle/k{point}/blobs/big.bin"
         target = tmp_path / f"d{point}"
-        script = (f"from pipeline.download import Downloader, RemoteFile; Downloader({str(target)!r}, progress=False)"
+        script = (f"from pipeline.acquire.download import Downloader, RemoteFile; Downloader({str(target)!r}, progress=False)"
                   f".fetch(RemoteFile({url!r}, 'big.bin', {blob.stat().st_size}, 'sha256:{digest}'))")
         if kill_at([sys.executable, "-c", script], rng.uniform(1.0, 8.0)) is None:
             killed += 1
@@ -193,11 +193,12 @@ def test_hostile_inputs_are_refused_with_reasons(tmp_path):
     import io
     import tarfile
 
-    from pipeline import mediawiki, mysql_tsv
-    from pipeline.images import ImageOptions, ImageRejected, process
-    from pipeline.shards import Rejects
+    from pipeline.formats.mediawiki import dump as mediawiki
+    from pipeline.formats import mysql_tsv
+    from pipeline.formats.images import ImageOptions, ImageRejected, process
+    from pipeline.store.shards import Rejects
     from pipeline.sources.imagenet import _tar_images
-    from pipeline.warc import iter_records
+    from pipeline.formats.warc import iter_records
     from tests.fixtures.commoncrawl_upstream import record as warc_record
 
     reasons = {}

@@ -17,9 +17,9 @@ from mwparserfromhell.nodes import (
     Argument, ExternalLink, Heading, HTMLEntity, Tag, Template, Text, Wikilink,
 )
 
-from pipeline import wikitemplates as tpl
-from pipeline.wikinames import CANONICAL_DROPPED, DROPPED_ALIASES, WIKIPEDIA_LANGUAGES, language_of
-from pipeline.wikiprestrip import Vault, prestrip
+from pipeline.formats.mediawiki import templates as tpl
+from pipeline.formats.mediawiki.names import CANONICAL_DROPPED, DROPPED_ALIASES, WIKIPEDIA_LANGUAGES, language_of
+from pipeline.formats.mediawiki.prestrip import Vault, prestrip
 
 
 # Markup left in cleaned text: wiki syntax, any HTML tag (<div, </span>, <br />) and any HTML entity.

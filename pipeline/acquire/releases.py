@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.download import Fetched, RemoteFile
+from pipeline.acquire.download import Fetched, RemoteFile
 from pipeline.errors import SourceError
-from pipeline.location import Location, UrlPath, data_path, local_cache
+from pipeline.store.location import Location, UrlPath, data_path, local_cache
 
 # A remote data root (s3://...) keeps raw/ in the bucket; each host downloads into, and parses from, a local
 # cache of it (``location.local_cache``), so hosts share nothing but the bucket.

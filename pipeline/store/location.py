@@ -1,7 +1,7 @@
 """A directory on local disk or behind an fsspec URL (s3://, gs://, file://), addressed by relative names.
 
 Local directories get atomic renames, fsync and advisory locks; object stores get one PUT per
-file (a reader sees the whole object or none), no rename, and on S3 lease locks (``objectlock``). Credentials come from the standard
+file (a reader sees the whole object or none), no rename, and on S3 lease locks (``locks``). Credentials come from the standard
 environment (``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``...) or from ``storage_options``; they are
 held by the filesystem object only and never written anywhere.
 """
@@ -17,8 +17,8 @@ from typing import Any, BinaryIO, Iterator
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from pipeline import objectlock
-from pipeline.storage import CHUNK, HashingWriter, file_lock, read_json, write_bytes_atomic
+from pipeline.store import locks as objectlock
+from pipeline.store.files import CHUNK, HashingWriter, file_lock, read_json, write_bytes_atomic
 
 OPTIONS_ENV = "DATAMILL_STORAGE_OPTIONS"
 
@@ -145,7 +145,7 @@ class Location:
     @contextlib.contextmanager
     def lock(self, name: str) -> Iterator[objectlock.Lease | None]:
         """An exclusive lock: advisory on local disk (processes of one host), a lease object created by a
-        conditional PUT on S3 (hosts sharing the bucket; see ``objectlock``); none on other stores.
+        conditional PUT on S3 (hosts sharing the bucket; see ``locks``); none on other stores.
 
         Yields the S3 ``Lease`` (None elsewhere): ``still_held(lease)`` before a write that must not happen
         once another host has taken the lock over."""

@@ -11,19 +11,17 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 from urllib.parse import urlparse
 
 import requests
 import urllib3
 
 from pipeline.errors import PermanentDownloadError, SizeMismatch, TransientDownloadError
-from pipeline.integrity import Hashes, algorithms_for
-from pipeline.retry import RetryPolicy, raise_for_status
-from pipeline.storage import CHUNK, read_json, write_json_atomic
-
-if TYPE_CHECKING:
-    from pipeline.download import RemoteFile
+from pipeline.acquire.integrity import Hashes, algorithms_for
+from pipeline.acquire.remote import RemoteFile
+from pipeline.acquire.retry import RetryPolicy, raise_for_status
+from pipeline.store.files import CHUNK, read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +29,7 @@ log = logging.getLogger(__name__)
 class Transfer:
     """HTTP sessions (one per thread) and the resumable copy of one remote file into a local ``.part``."""
 
-    def __init__(self, headers: dict[str, str], policy: RetryPolicy, meta_path: Callable[["RemoteFile", str], Path],
+    def __init__(self, headers: dict[str, str], policy: RetryPolicy, meta_path: Callable[[RemoteFile, str], Path],
                  advance: Callable[[int], None]) -> None:
         self.headers = headers
         self.policy = policy
@@ -50,7 +48,7 @@ class Transfer:
         except requests.RequestException as err:
             raise PermanentDownloadError(f"{url}: {err}") from err
 
-    def into(self, remote: "RemoteFile", part: Path) -> Hashes:
+    def into(self, remote: RemoteFile, part: Path) -> Hashes:
         """Copy ``remote`` into ``part`` (resuming what is there); returns the digests of the whole file."""
         if urlparse(remote.url).scheme in ("http", "https"):
             return self._http(remote, part)
@@ -58,7 +56,7 @@ class Transfer:
 
     # -- HTTP -------------------------------------------------------------------------------
 
-    def _http(self, remote: "RemoteFile", part: Path) -> Hashes:
+    def _http(self, remote: RemoteFile, part: Path) -> Hashes:
         hashes = Hashes(algorithms_for(remote.checksum))
         offset = self._resume_offset(remote, part, hashes)
         validator = self.part_meta(remote).get("validator") if offset else None
@@ -85,7 +83,7 @@ class Transfer:
             self._stream_into(part, offset, body, hashes, remote.name, expected)
         return hashes
 
-    def _check_response(self, remote: "RemoteFile", response: requests.Response, part: Path,
+    def _check_response(self, remote: RemoteFile, response: requests.Response, part: Path,
                         offset: int, validator: str | None, hashes: Hashes) -> int:
         """Decide where the body starts; returns the offset to write at (0 = from scratch)."""
         status = response.status_code
@@ -112,7 +110,7 @@ class Transfer:
 
     # -- fsspec (local paths, file://, s3://...) ------------------------------------------------
 
-    def _fsspec(self, remote: "RemoteFile", part: Path) -> Hashes:
+    def _fsspec(self, remote: RemoteFile, part: Path) -> Hashes:
         import fsspec
 
         hashes = Hashes(algorithms_for(remote.checksum))
@@ -138,7 +136,7 @@ class Transfer:
 
     # -- the .part file ------------------------------------------------------------------------
 
-    def _resume_offset(self, remote: "RemoteFile", part: Path, hashes: Hashes) -> int:
+    def _resume_offset(self, remote: RemoteFile, part: Path, hashes: Hashes) -> int:
         """Hash the bytes already in ``part`` so the final digest covers the whole file."""
         if not part.exists():
             return 0
@@ -176,11 +174,11 @@ class Transfer:
         if expected is not None and written > expected:
             raise SizeMismatch(f"{name}: got {written} bytes, upstream publishes {expected}")
 
-    def part_meta(self, remote: "RemoteFile") -> dict:
+    def part_meta(self, remote: RemoteFile) -> dict:
         path = self.meta_path(remote, "part.json")
         return read_json(path) if path.exists() else {}
 
-    def discard_part(self, remote: "RemoteFile", part: Path) -> None:
+    def discard_part(self, remote: RemoteFile, part: Path) -> None:
         if part.exists():
             self.advance(-part.stat().st_size)
         part.unlink(missing_ok=True)

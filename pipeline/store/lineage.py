@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.location import Location
-from pipeline.snapshots import load_manifest
+from pipeline.store.location import Location
+from pipeline.store.snapshots import load_manifest
 
 # Stable id and content columns per (source, dataset); datasets not listed get no lineage.
 LINEAGE = {

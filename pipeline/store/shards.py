@@ -35,10 +35,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import packs, snapshots
+from pipeline.store import packs
+from pipeline.store import snapshots
 from pipeline.errors import ShardError
-from pipeline.location import Location, still_held
-from pipeline.snapshots import (  # noqa: F401 - the readers' API, re-exported where it always was
+from pipeline.store.location import Location, still_held
+from pipeline.store.snapshots import (  # noqa: F401 - the readers' API, re-exported where it always was
     FORMAT_VERSION,
     MANIFEST,
     PARTS,

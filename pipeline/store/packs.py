@@ -27,7 +27,7 @@ from typing import Any, Callable, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.location import Location
+from pipeline.store.location import Location
 
 WORK = "_work"
 PACKS = "_packs"

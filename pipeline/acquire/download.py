@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
@@ -27,55 +26,18 @@ from tqdm.auto import tqdm
 from pipeline import __version__
 from pipeline.errors import (
     ChecksumMismatch,
-    ConfigError,
     PermanentDownloadError,
     SizeMismatch,
     TransientDownloadError,
 )
-from pipeline.integrity import ALGORITHMS, Hashes, algorithms_for, container_problem, matches
-from pipeline.retry import TRANSIENT_STATUS, RetryPolicy, raise_for_status, retry  # noqa: F401 - re-exported
-from pipeline.storage import CHUNK, file_lock, fsync_dir, read_json, write_json_atomic
-from pipeline.transfer import Transfer, read_limited
+from pipeline.acquire.integrity import Hashes, algorithms_for, container_problem, matches
+from pipeline.acquire.retry import TRANSIENT_STATUS, RetryPolicy, raise_for_status, retry  # noqa: F401 - re-exported
+from pipeline.store.files import CHUNK, file_lock, fsync_dir, read_json, write_json_atomic
+from pipeline.acquire.remote import Fetched, Probe, RemoteFile  # noqa: F401 - re-exported
+from pipeline.acquire.transfer import Transfer, read_limited
 
 log = logging.getLogger(__name__)
 USER_AGENT = f"datamill/{__version__} (+https://github.com/datamill)"
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """One upstream file: where it lives and what the upstream says it should be."""
-
-    url: str
-    name: str  # path relative to the destination directory
-    size: int | None = None
-    checksum: str | None = None  # "<md5|sha1|sha256>:<hex>", as published upstream
-
-    def __post_init__(self) -> None:
-        if self.checksum:
-            algorithm, _, digest = self.checksum.partition(":")
-            if algorithm not in ALGORITHMS or not digest:
-                raise ConfigError(f"{self.name}: checksum must be '<md5|sha1|sha256>:<hex>', got {self.checksum!r}")
-        if Path(self.name).is_absolute() or ".." in Path(self.name).parts:
-            raise ConfigError(f"refusing a download name outside the data directory: {self.name!r}")
-
-
-@dataclass(frozen=True)
-class Probe:
-    """What a HEAD request tells about a remote file."""
-
-    url: str
-    size: int | None
-    last_modified: datetime | None
-    validator: str | None
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """A verified local file and its sha256 (the input checksum manifests record)."""
-
-    path: Path
-    size: int
-    sha256: str
 
 
 class Downloader:

@@ -11,7 +11,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.storage import CHUNK
+from pipeline.store.files import CHUNK
 
 ALGORITHMS = ("md5", "sha1", "sha256")
 

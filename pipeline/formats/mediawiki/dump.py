@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import BinaryIO, Iterator
 from urllib.parse import urlsplit
 
-from pipeline.wikitext import Siteinfo
+from pipeline.formats.mediawiki.wikitext import Siteinfo
 
 CHUNK = 1 << 20
 

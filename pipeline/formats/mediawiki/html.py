@@ -17,8 +17,8 @@ import re
 from resiliparse.parse.html import HTMLTree
 
 from pipeline.text.html import main_text
-from pipeline.wikiretention import words
-from pipeline.wikitemplates import script
+from pipeline.formats.mediawiki.retention import words
+from pipeline.formats.mediawiki.templates import script
 
 DROPPED = [
     "table.infobox", ".navbox", "[role=navigation]", ".vertical-navbox", ".sidebar", ".hatnote", "[role=note]",

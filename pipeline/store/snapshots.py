@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import ShardError
-from pipeline.location import Location
-from pipeline.packs import PACKS
+from pipeline.store.location import Location
+from pipeline.store.packs import PACKS
 
 FORMAT_VERSION = 1
 MANIFEST = "_manifest.json"

@@ -13,7 +13,7 @@ back by name). Layout::
 The signatures live with the dataset so that a later build can ``--dedup-against`` it; the
 edges and drop tables are scratch. The map, bucket and drop steps each touch one file or
 one bucket; the components step reads the duplicate edges alone, in partitions of bounded
-memory (``pipeline.crawlcomponents``).
+memory (``pipeline.text.crawl_components``).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import crawlcomponents
+from pipeline.text import crawl_components as crawlcomponents
 from pipeline.errors import ConfigError, ShardError
-from pipeline.location import Location, UrlPath, data_path
-from pipeline.storage import commit, temp_path, write_json_atomic
+from pipeline.store.location import Location, UrlPath, data_path
+from pipeline.store.files import commit, temp_path, write_json_atomic
 from pipeline.text import dedup
 
 INDEX = "index.json"
@@ -131,7 +131,7 @@ def resolve(selection: Selection, memory_bytes: int = 1 << 30,
     """Connected components over every bucket's edges → one drop table per file with drops; then _done.json.
 
     The edges are processed in partitions sized so that one partition's step fits ``memory_bytes``
-    (``pipeline.crawlcomponents``); no step holds every edge, nor any document that has no duplicate.
+    (``pipeline.text.crawl_components``); no step holds every edge, nor any document that has no duplicate.
     """
     if _exists(selection.done):
         return _read_json(selection.done)
