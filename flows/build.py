@@ -8,15 +8,16 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from pipeline.config import load_config, resolve_dataset
+from pipeline.store.root import DataRoot
 
 
 @task(name="build-source", retries=1, retry_delay_seconds=30)
-def build_source(source: str, data_dir: str, options: dict[str, Any], workers: int) -> dict[str, Any]:
+def build_source(source: str, root: DataRoot, options: dict[str, Any], workers: int) -> dict[str, Any]:
     from pipeline import build as stages
     from pipeline.config import constructor_options
     from pipeline.sources import get_source
 
-    manifests = stages.build(get_source(source, data_dir=data_dir, **constructor_options(options)), data_dir,
+    manifests = stages.build(get_source(source, data_dir=root, **constructor_options(options)), root,
                              max_workers=workers, progress=False)
     return {dataset: {"version": m["version"], "rows": m["totals"]["rows"], "dropped": m["totals"]["dropped"],
                       "drops": m["totals"]["drops"]} for dataset, m in manifests.items()}
@@ -47,11 +48,12 @@ def train_model(model: str, root: str, run_dir: str, config: dict[str, Any], run
 def build_flow(config: str = "datamill.toml", sources: list[str] | None = None, train: bool = True) -> dict[str, Any]:
     """Sources in parallel; then the tokenizers the config names; then each configured model."""
     settings = load_config(config)
+    root = DataRoot.of(settings.data_dir)
     chosen = [s for s in settings.sources if sources is None or s in sources]
-    futures = {s: build_source.submit(s, settings.data_dir, settings.source_options(s), settings.workers)
+    futures = {s: build_source.submit(s, root, settings.source_options(s), settings.workers)
                for s in chosen}
     built = {s: f.result() for s, f in futures.items()}
-    tokenizers = {ref: build_tokenizer(resolve_dataset(settings.data_dir, ref), spec.get("columns", ["text"]),
+    tokenizers = {ref: build_tokenizer(resolve_dataset(root, ref), spec.get("columns", ["text"]),
                                        spec.get("vocab", 8000))
                   for ref, spec in settings.features.items() if ref.split("/")[0] in built}
     trained = {}
@@ -60,8 +62,8 @@ def build_flow(config: str = "datamill.toml", sources: list[str] | None = None, 
             if spec["data"].split("/")[0] not in built:
                 continue
             run_config = {k: v for k, v in spec.items() if k not in ("data", "run_dir")}
-            trained[model] = train_model(model, resolve_dataset(settings.data_dir, spec["data"]),
-                                         spec.get("run_dir", ""), run_config, f"{settings.data_dir}/runs")
+            trained[model] = train_model(model, resolve_dataset(root, spec["data"]),
+                                         spec.get("run_dir", ""), run_config, f"{root}/runs")
     create_markdown_artifact(markdown=_summary(built, trained), key="build-summary",
                              description="Rows and drops per dataset; metrics per model")
     return {"sources": built, "tokenizers": tokenizers, "models": trained}

@@ -12,6 +12,7 @@ from prefect.logging import get_run_logger
 from pipeline import build as stages
 from pipeline.acquire.download import Fetched, RemoteFile, RetryPolicy
 from pipeline.acquire.releases import share_raw
+from pipeline.store.root import DataRoot
 from pipeline.store.shards import Part
 from pipeline.sources import get_source
 from pipeline.sources.base import Release
@@ -29,18 +30,18 @@ def discover(source: str, options: dict[str, Any], version: str | None) -> Relea
 @task(name="download", retries=1, retry_delay_seconds=30)
 def download_file(source: str, options: dict[str, Any], version: str, remote: RemoteFile, attempts: int) -> Fetched:
     """Into this host's own raw dir (a local cache for s3:// roots), then shared through the root."""
-    target = stages.local_raw_dir(options["data_dir"], source, version)
-    got = stages.downloader(_source(source, options), target, progress=False,
+    root: DataRoot = options["data_dir"]
+    got = stages.downloader(_source(source, options), root.local_raw(source, version), progress=False,
                             policy=RetryPolicy(attempts=attempts)).fetch(remote)
-    return share_raw(options["data_dir"], source, version, remote.name, got)
+    return share_raw(root, source, version, remote.name, got)
 
 
 @task(name="record-release")
 def record_release(source: str, options: dict[str, Any], release: Release, fetched: list[Fetched]) -> Release:
     """Extras beside the downloads, then the release recorded under the data root (uploaded if it is a URL)."""
-    stages.fetch_extra(_source(source, options), release,
-                       stages.local_raw_dir(options["data_dir"], source, release.version))
-    return stages.publish_release(release, fetched, options["data_dir"])
+    root: DataRoot = options["data_dir"]
+    stages.fetch_extra(_source(source, options), release, root.local_raw(source, release.version))
+    return stages.publish_release(release, fetched, root)
 
 
 @task(name="prepare-unit", retries=1, retry_delay_seconds=5)
@@ -59,21 +60,20 @@ def reduce(source: str, options: dict[str, Any], dataset: str, release: Release)
 
 
 @task(name="plan-parts")
-def plan_parts(source: str, options: dict[str, Any], dataset: str, release: Release, data_dir: str) -> list[Part]:
+def plan_parts(source: str, options: dict[str, Any], dataset: str, release: Release) -> list[Part]:
     return stages.plan_parts(_source(source, options), dataset, release)
 
 
 @task(name="build-part", retries=1, retry_delay_seconds=5)
-def build_part(source: str, options: dict[str, Any], dataset: str, release: Release, data_dir: str,
-               part: Part) -> dict[str, Any]:
-    record = stages.build_part(_source(source, options), dataset, release, data_dir, part)
+def build_part(source: str, options: dict[str, Any], dataset: str, release: Release, part: Part) -> dict[str, Any]:
+    record = stages.build_part(_source(source, options), dataset, release, options["data_dir"], part)
     return {"part": record["part"], "rows": record["rows"], "drops": record["drops"]}
 
 
 @task(name="finalize")
-def finalize(source: str, options: dict[str, Any], dataset: str, release: Release, data_dir: str,
-             parts: list[Part]) -> dict[str, Any]:
-    manifest = stages.finalize(_source(source, options), dataset, release, data_dir, parts)
+def finalize(source: str, options: dict[str, Any], dataset: str, release: Release, parts: list[Part]
+             ) -> dict[str, Any]:
+    manifest = stages.finalize(_source(source, options), dataset, release, options["data_dir"], parts)
     rows = [{"dataset": dataset, "stage": "shard", "reason": "(kept)", "count": manifest["totals"]["rows"]}]
     rows += [{"dataset": dataset, "stage": "shard", "reason": reason, "count": count}
              for reason, count in manifest["totals"]["drops"].items()]
@@ -88,6 +88,7 @@ def _source_build(source: str, data_dir: str = "data", options: dict[str, Any] |
                  version: str | None = None, attempts: int = 8) -> dict[str, Any]:
     """Build every dataset of one source; the flow body only wires tasks together."""
     options = {"data_dir": data_dir, **(options or {})}
+    options["data_dir"] = DataRoot.of(options["data_dir"])  # the root, resolved once for every task
     release = discover(source, options, version)
     fetched = download_file.map(unmapped(source), unmapped(options), unmapped(release.version), list(release.files),
                                 unmapped(attempts))
@@ -103,11 +104,11 @@ def _source_build(source: str, data_dir: str = "data", options: dict[str, Any] |
                 units = reduce_unit.map(unmapped(source), unmapped(options), unmapped(dataset), unmapped(release),
                                         built.reduce_units(dataset, release), wait_for=list(units))
             reduce(source, options, dataset, release, wait_for=[units])
-        parts = plan_parts(source, options, dataset, release, data_dir)
+        parts = plan_parts(source, options, dataset, release)
         done = build_part.map(unmapped(source), unmapped(options), unmapped(dataset),
                               _per_task(built, release, [[i.name for i in p.inputs] for p in parts]),
-                              unmapped(data_dir), parts)
-        summaries[dataset] = finalize(source, options, dataset, release, data_dir, parts, wait_for=[done])
+                              parts)
+        summaries[dataset] = finalize(source, options, dataset, release, parts, wait_for=[done])
     get_run_logger().info("built %s %s: %s", source, release.version,
                           {d: s["totals"]["rows"] for d, s in summaries.items()})
     return summaries

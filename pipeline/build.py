@@ -18,10 +18,10 @@ from tqdm.auto import tqdm
 from pipeline.acquire.download import Downloader, RetryPolicy
 from pipeline.errors import ShardError
 from pipeline.store.lineage import compare, previous_version
+from pipeline.store.root import DataRoot
 from pipeline.plan import check_disk, make_plan
 from pipeline.acquire.releases import (  # noqa: F401 - the stages' names for the layout
-    RELEASE_FILE, Release, load_release, local_raw_dir, local_root, publish_release, raw_dir, record_release,
-    shards_dir,
+    RELEASE_FILE, Release, load_release, publish_release, record_release,
 )
 from pipeline.reports import add_plots, write_card
 from pipeline.store.shards import Part, ShardSet
@@ -41,19 +41,20 @@ def discover(source: Source, version: str | None = None, policy: RetryPolicy | N
     return source.discover(downloader(source, ".", policy=policy, progress=False), version)
 
 
-def download(source: Source, data_dir: Path | str, version: str | None = None, *, max_workers: int = 4,
+def download(source: Source, data_dir: DataRoot | Path | str, version: str | None = None, *, max_workers: int = 4,
              progress: bool = True, policy: RetryPolicy | None = None, ignore_disk_check: bool = False) -> Release:
     """Discover the release and fetch its files, verified; records the release for ``shard``.
 
     Refuses to start when the disk cannot hold the raw files and the shards (see ``plan``).
     """
+    root = DataRoot.of(data_dir)
     release = discover(source, version, policy)
-    check_disk(make_plan(source, release, local_root(data_dir),
+    check_disk(make_plan(source, release, root.local,
                          downloader(source, ".", policy=policy, progress=False), max_workers), ignore_disk_check)
-    target = local_raw_dir(data_dir, source.name, release.version)
+    target = root.local_raw(source.name, release.version)
     fetched = downloader(source, target, max_workers=max_workers, policy=policy, progress=progress).fetch_all(release.files)
     fetch_extra(source, release, target)
-    return publish_release(release, fetched, data_dir)
+    return publish_release(release, fetched, root)
 
 
 def fetch_extra(source: Source, release: Release, target: Path) -> None:
@@ -66,15 +67,15 @@ def plan_parts(source: Source, dataset: str, release: Release) -> list[Part]:
     return source.parts(dataset, release)
 
 
-def build_part(source: Source, dataset: str, release: Release, data_dir: Path | str, part: Part) -> dict[str, Any]:
-    shard_set = ShardSet(source.spec(dataset, release, shards_dir(data_dir)))
+def build_part(source: Source, dataset: str, release: Release, root: DataRoot, part: Part) -> dict[str, Any]:
+    shard_set = ShardSet(source.spec(dataset, release, root.shards))
     return shard_set.build_part(part, lambda p, rejects: source.read_part(dataset, p, rejects))
 
 
-def finalize(source: Source, dataset: str, release: Release, data_dir: Path | str,
+def finalize(source: Source, dataset: str, release: Release, root: DataRoot,
              parts: list[Part]) -> dict[str, Any]:
     """Commit a snapshot of the built parts, with lineage against the previous version, plots and a card."""
-    shard_set = ShardSet(source.spec(dataset, release, shards_dir(data_dir)))
+    shard_set = ShardSet(source.spec(dataset, release, root.shards))
     manifest = shard_set.prepare(parts)
     newest = shard_set.newest()
     if newest is not None and same_content(newest, manifest):
@@ -91,18 +92,19 @@ def finalize(source: Source, dataset: str, release: Release, data_dir: Path | st
     return manifest
 
 
-def shard(source: Source, data_dir: Path | str, version: str | None = None, *,
+def shard(source: Source, data_dir: DataRoot | Path | str, version: str | None = None, *,
           datasets: list[str] | None = None, max_workers: int = 2, progress: bool = True) -> dict[str, dict]:
     """Build every dataset of a downloaded release; finished parts are skipped."""
-    release = load_release(data_dir, source.name, source.local_version(version), source.release_prefix)
+    root = DataRoot.of(data_dir)
+    release = load_release(root, source.name, source.local_version(version), source.release_prefix)
     manifests = {}
     for dataset in datasets or source.datasets:
         if dataset not in source.datasets:
             raise ShardError(f"{source.name} has datasets {', '.join(source.datasets)}, not {dataset!r}")
         prepare(source, dataset, release, max_workers, progress)
         parts = plan_parts(source, dataset, release)
-        run_parts(source, dataset, release, data_dir, parts, max_workers, progress)
-        manifests[dataset] = finalize(source, dataset, release, data_dir, parts)
+        run_parts(source, dataset, release, root, parts, max_workers, progress)
+        manifests[dataset] = finalize(source, dataset, release, root, parts)
     return manifests
 
 
@@ -136,11 +138,11 @@ def _run_many(function, calls: list[tuple], max_workers: int, progress: bool, la
             return [f.result() for f in futures]
 
 
-def run_parts(source: Source, dataset: str, release: Release, data_dir: Path | str, parts: list[Part],
+def run_parts(source: Source, dataset: str, release: Release, root: DataRoot, parts: list[Part],
               max_workers: int, progress: bool) -> list[dict[str, Any]]:
     """Build parts on ``max_workers`` processes (parsing is CPU-bound Python), with a progress bar."""
     releases = _per_task(source, release, [[i.name for i in p.inputs] for p in parts])
-    return _run_many(build_part, [(source, dataset, r, data_dir, part) for r, part in zip(releases, parts)],
+    return _run_many(build_part, [(source, dataset, r, root, part) for r, part in zip(releases, parts)],
                      max_workers, progress, f"{source.name}/{dataset}")
 
 
@@ -151,9 +153,10 @@ def _per_task(source: Source, release: Release, files: list) -> list[Release]:
     return [release] * len(files)
 
 
-def build(source: Source, data_dir: Path | str, version: str | None = None, *, max_workers: int = 4,
+def build(source: Source, data_dir: DataRoot | Path | str, version: str | None = None, *, max_workers: int = 4,
           progress: bool = True, policy: RetryPolicy | None = None,
           datasets: list[str] | None = None, ignore_disk_check: bool = False) -> dict[str, dict]:
-    release = download(source, data_dir, version, max_workers=max_workers, progress=progress, policy=policy,
+    root = DataRoot.of(data_dir)
+    release = download(source, root, version, max_workers=max_workers, progress=progress, policy=policy,
                        ignore_disk_check=ignore_disk_check)
-    return shard(source, data_dir, release.version, datasets=datasets, max_workers=max_workers, progress=progress)
+    return shard(source, root, release.version, datasets=datasets, max_workers=max_workers, progress=progress)

@@ -15,6 +15,7 @@ from pipeline.acquire.download import RetryPolicy
 from pipeline.errors import ConfigError, DatamillError
 from pipeline.reports import describe
 from pipeline.sources import get_source
+from pipeline.store.root import DataRoot
 from pipeline.store.splits import parse_splits
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -82,7 +83,7 @@ SOURCE_OPTIONS = {"tatoeba": ("pairs", "compression", "bucket_ids"),
                   "reasoning": ("examples", "seed", "families")}
 
 
-def _source(name: str, data_dir: Path, mirror: str | None = None, splits: str = "train=0.98,validation=0.01,test=0.01",
+def _source(name: str, root: DataRoot, mirror: str | None = None, splits: str = "train=0.98,validation=0.01,test=0.01",
             shard_mb: int = 256, **options):
     """Build the source with the options that apply to it (the others keep their defaults)."""
     if name == "wikipedia" and options.get("format") == "html":
@@ -92,16 +93,16 @@ def _source(name: str, data_dir: Path, mirror: str | None = None, splits: str = 
     if "max_page_mb" in options:
         options["max_page_bytes"] = int(options.pop("max_page_mb") * (1 << 20))
     wanted = {k: v for k, v in options.items() if k in SOURCE_OPTIONS.get(name, ())}
-    return get_source(name, data_dir=data_dir, mirror=mirror, splits=parse_splits(splits),
+    return get_source(name, data_dir=root, mirror=mirror, splits=parse_splits(splits),
                       target_shard_bytes=shard_mb << 20, **wanted)
 
 
-def _summary(manifests: dict[str, dict], data_dir: Path) -> None:
+def _summary(manifests: dict[str, dict], root: DataRoot) -> None:
     for dataset, manifest in manifests.items():
         splits = ", ".join(f"{k} {v['rows']:,}" for k, v in manifest["splits"].items())
-        root = stages.shards_dir(data_dir) / manifest["source"] / manifest["version"] / dataset
+        where = root.shards / manifest["source"] / manifest["version"] / dataset
         typer.echo(f"{manifest['source']}/{dataset} {manifest['version']}: {manifest['totals']['rows']:,} rows "
-                   f"({splits}); dropped {manifest['totals']['dropped']:,}; shards in {root}")
+                   f"({splits}); dropped {manifest['totals']['dropped']:,}; shards in {where}")
 
 
 IgnoreDisk = Annotated[bool, typer.Option("--ignore-disk-check", help="Start even if the disk looks too small.")]
@@ -115,10 +116,12 @@ def plan(source: SourceArg, data_dir: DataDir = Path("data"), mirror: Mirror = N
     """Before a run: files, bytes to download, disk for raw files and shards, and a time estimate."""
     from pipeline.plan import make_plan
 
-    src = _source(source, data_dir, mirror, compression=compression, wiki=wiki, date=date, manual_dir=manual_dir,
+    root = DataRoot.of(data_dir)
+
+    src = _source(source, root, mirror, compression=compression, wiki=wiki, date=date, manual_dir=manual_dir,
                   hf=hf, crawl=crawl, mode=mode, max_files=max_files, files=files, format=fmt)
     release = stages.discover(src, version)
-    typer.echo(make_plan(src, release, stages.local_root(data_dir), stages.downloader(src, ".", progress=False),
+    typer.echo(make_plan(src, release, root.local, stages.downloader(src, ".", progress=False),
                          workers).describe())
 
 
@@ -131,12 +134,13 @@ def download(source: SourceArg, data_dir: DataDir = Path("data"), mirror: Mirror
              max_files: MaxFiles = None, files: Files = None, ignore_disk_check: IgnoreDisk = False,
              fmt: WikiFormat = "xml", quiet: Quiet = False) -> None:
     """Discover the upstream release and fetch its files, resumable and verified."""
-    src = _source(source, data_dir, mirror, compression=compression, wiki=wiki, date=date, manual_dir=manual_dir,
+    root = DataRoot.of(data_dir)
+    src = _source(source, root, mirror, compression=compression, wiki=wiki, date=date, manual_dir=manual_dir,
                   credentials_file=credentials_file, hf=hf, official_checksums=official_checksums, crawl=crawl,
                   mode=mode, max_files=max_files, files=files, format=fmt)
-    release = stages.download(src, data_dir, version, max_workers=workers, progress=not quiet,
+    release = stages.download(src, root, version, max_workers=workers, progress=not quiet,
                               policy=RetryPolicy(attempts=retries), ignore_disk_check=ignore_disk_check)
-    target = stages.raw_dir(data_dir, source, release.version)
+    target = root.raw(source, release.version)
     typer.echo(f"{source} {release.version}: {len(release.files)} files verified in {target}")
 
 
@@ -151,13 +155,14 @@ def shard(source: SourceArg, data_dir: DataDir = Path("data"), version: Version 
           dedup_memory_mb: DedupMemory = 1024, examples: Examples = 1_000_000, seed: Seed = 0,
           families: Families = "all", fmt: WikiFormat = "xml", quiet: Quiet = False) -> None:
     """Turn a downloaded release into Parquet shards; finished parts are skipped."""
-    src = _source(source, data_dir, None, splits, shard_mb, pairs=pairs, bucket_ids=bucket_ids, wiki=wiki,
+    root = DataRoot.of(data_dir)
+    src = _source(source, root, None, splits, shard_mb, pairs=pairs, bucket_ids=bucket_ids, wiki=wiki,
                   date=date, pages_per_part=pages_per_part, max_page_mb=max_page_mb, keep_math=keep_math,
                   size=size, quality=quality, holdout=holdout, mode=mode, languages=languages, filters=filters,
                   pii=pii, examples=examples, seed=seed, families=families, dedup_buckets=dedup_buckets,
                   dedup_against=dedup_against, bad_words=bad_words, dedup_memory_mb=dedup_memory_mb, format=fmt)
-    manifests = stages.shard(src, data_dir, version, datasets=dataset, max_workers=workers, progress=not quiet)
-    _summary(manifests, data_dir)
+    manifests = stages.shard(src, root, version, datasets=dataset, max_workers=workers, progress=not quiet)
+    _summary(manifests, root)
 
 
 @app.command("build")
@@ -177,7 +182,8 @@ def build_command(source: SourceArg, data_dir: DataDir = Path("data"), mirror: M
                   families: Families = "all", ignore_disk_check: IgnoreDisk = False, fmt: WikiFormat = "xml",
                   quiet: Quiet = False) -> None:
     """Download, then shard (reasoning: generate; nothing to download)."""
-    src = _source(source, data_dir, mirror, splits, shard_mb, pairs=pairs, compression=compression,
+    root = DataRoot.of(data_dir)
+    src = _source(source, root, mirror, splits, shard_mb, pairs=pairs, compression=compression,
                   bucket_ids=bucket_ids, wiki=wiki, date=date, pages_per_part=pages_per_part,
                   max_page_mb=max_page_mb, keep_math=keep_math, manual_dir=manual_dir,
                   credentials_file=credentials_file, hf=hf, official_checksums=official_checksums,
@@ -185,10 +191,10 @@ def build_command(source: SourceArg, data_dir: DataDir = Path("data"), mirror: M
                   files=files, languages=languages, filters=filters, pii=pii, examples=examples, seed=seed,
                   families=families, dedup_buckets=dedup_buckets, dedup_against=dedup_against, bad_words=bad_words,
                   dedup_memory_mb=dedup_memory_mb, format=fmt)
-    manifests = stages.build(src, data_dir, version, max_workers=workers, progress=not quiet,
+    manifests = stages.build(src, root, version, max_workers=workers, progress=not quiet,
                              policy=RetryPolicy(attempts=retries), datasets=dataset,
                              ignore_disk_check=ignore_disk_check)
-    _summary(manifests, data_dir)
+    _summary(manifests, root)
 
 
 TEXT_COLUMNS = {("wikipedia", "articles"): ["text"], ("tatoeba", "pairs"): ["source_text", "target_text"],

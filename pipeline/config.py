@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError
+from pipeline.store.root import DataRoot
 
 # When each upstream publishes: the default cron schedules of `datamill serve`.
 SCHEDULES = {
@@ -53,13 +54,13 @@ def load_config(path: str | Path) -> Config:
     return Config(**raw)
 
 
-def resolve_dataset(data_dir: str | Path, ref: str) -> str:
-    """``"tatoeba/pairs"`` → the newest built version's directory of that dataset."""
+def resolve_dataset(root: DataRoot | str | Path, ref: str) -> str:
+    """``"tatoeba/pairs"`` → the newest built version's directory of that dataset (on local disk)."""
     source, _, dataset = ref.partition("/")
-    candidates = sorted((Path(data_dir) / "shards" / source).glob(f"*/{dataset}/_manifest.json"),
-                        key=lambda p: p.stat().st_mtime)
+    shards = Path(str(DataRoot.of(root).shards))
+    candidates = sorted((shards / source).glob(f"*/{dataset}/_manifest.json"), key=lambda p: p.stat().st_mtime)
     if not candidates:
-        raise ConfigError(f"no built dataset {ref!r} under {data_dir}/shards; build {source} first")
+        raise ConfigError(f"no built dataset {ref!r} under {shards}; build {source} first")
     return str(candidates[-1].parent)
 
 

@@ -103,11 +103,13 @@ def reasoning_demo(data: Path, examples: int = 20_000, steps: int = 150) -> dict
     from models.train import TrainConfig, train
     from pipeline import build as stages
     from pipeline.sources.reasoning import Reasoning
+    from pipeline.store.root import DataRoot
 
     started = time.time()
-    source = Reasoning(data, examples=examples, families="between", part_rows=examples // 2)
-    manifest = stages.build(source, data, max_workers=2, progress=False)["questions"]
-    root = stages.shards_dir(data) / "reasoning" / f"seed{source.seed}" / "questions"
+    data_root = DataRoot(data)
+    source = Reasoning(data_root, examples=examples, families="between", part_rows=examples // 2)
+    manifest = stages.build(source, data_root, max_workers=2, progress=False)["questions"]
+    root = data_root.shards / "reasoning" / f"seed{source.seed}" / "questions"
     config = TrainConfig(steps=steps, batch_size=64, learning_rate=0.003, eval_every=steps, eval_batches=2,
                          checkpoint_every=steps, options={"test_sample": 400})
     report = train("reasoner", str(root), data / "runs" / "reasoner-demo", config)

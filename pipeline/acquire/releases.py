@@ -1,9 +1,8 @@
-"""Downloaded releases and where they live: the raw-dir layout every stage shares.
+"""Downloaded releases: what a version of an upstream is, recorded under the data root's ``raw/``.
 
 A release is what ``discover`` found upstream (its id and files); once downloaded it is recorded
 as ``raw/<source>/<version>/_release.json`` so later stages (on any host) read it back without
-reaching upstream. This module depends on nothing but the downloader's ``RemoteFile``, so the
-build, the plan and the sources can all use it without importing each other.
+reaching upstream. Where ``raw/`` is comes from the ``DataRoot`` (``pipeline.store.root``).
 """
 
 from __future__ import annotations
@@ -15,10 +14,8 @@ from typing import Any
 
 from pipeline.acquire.download import Fetched, RemoteFile
 from pipeline.errors import SourceError
-from pipeline.store.location import Location, UrlPath, data_path, local_cache
-
-# A remote data root (s3://...) keeps raw/ in the bucket; each host downloads into, and parses from, a local
-# cache of it (``location.local_cache``), so hosts share nothing but the bucket.
+from pipeline.store.location import Location
+from pipeline.store.root import DataRoot
 
 RELEASE_FILE = "_release.json"
 
@@ -42,27 +39,11 @@ class Release:
                    data.get("meta", {}))
 
 
-def raw_dir(data_dir: Path | str, source: str, version: str) -> Path | UrlPath:
-    return data_path(data_dir) / "raw" / source / version
-
-
-def local_root(data_dir: Path | str) -> Path:
-    """The data root itself on local disk, or this host's cache of a remote one."""
-    root = data_path(data_dir)
-    return root if isinstance(root, Path) else local_cache(root)
-
-
-def local_raw_dir(data_dir: Path | str, source: str, version: str) -> Path:
-    """Where this host reads (and downloads) raw files: the raw dir itself, or its local cache for a URL."""
-    return local_root(data_dir) / "raw" / source / version
-
-
-def share_raw(data_dir: Path | str, source: str, version: str, name: str, got: Fetched) -> Fetched:
+def share_raw(root: DataRoot, source: str, version: str, name: str, got: Fetched) -> Fetched:
     """A file this host downloaded, put into ``raw/`` in the bucket when the data root is remote (one PUT,
     skipped when it is there with its size), so any host can read it: hosts share nothing but the root."""
-    target = raw_dir(data_dir, source, version)
-    if isinstance(target, UrlPath):
-        remote = Location(target)
+    if root.remote:
+        remote = Location(root.raw(source, version))
         try:
             there = remote.fs.size(remote.full(name))
         except FileNotFoundError:
@@ -72,21 +53,16 @@ def share_raw(data_dir: Path | str, source: str, version: str, name: str, got: F
     return got
 
 
-def publish_release(release: Release, fetched: list[Fetched], data_dir: Path | str) -> Release:
+def publish_release(release: Release, fetched: list[Fetched], root: DataRoot) -> Release:
     """Record a downloaded release under the data root; for a remote root, upload its files first (one PUT each)."""
-    target = raw_dir(data_dir, release.source, release.version)
-    if isinstance(target, UrlPath):
+    target = root.raw(release.source, release.version)
+    if root.remote:
         remote = Location(target)
         present = remote.walk()
         for file, got in zip(release.files, fetched):
             if present.get(file.name, {}).get("size") != got.size:
                 remote.fs.put_file(str(got.path), remote.full(file.name))
     return record_release(release, fetched, target)
-
-
-def shards_dir(data_dir: Path | str) -> Path | UrlPath:
-    """Where datasets live: ``<data root>/shards`` (a URL stays a URL)."""
-    return data_path(data_dir) / "shards"
 
 
 def record_release(release: Release, fetched: list[Fetched], target: Path | str) -> Release:
@@ -96,9 +72,9 @@ def record_release(release: Release, fetched: list[Fetched], target: Path | str)
     return release
 
 
-def load_release(data_dir: Path | str, source: str, version: str | None = None, prefix: str = "") -> Release:
+def load_release(root: DataRoot | Path | str, source: str, version: str | None = None, prefix: str = "") -> Release:
     """The downloaded release ``version`` (default: the newest one under the data root whose id starts with ``prefix``)."""
-    base = Location(data_path(data_dir) / "raw" / source)
+    base = Location(DataRoot.of(root).path / "raw" / source)
     if version in (None, "latest"):
         versions = sorted(p.rsplit("/", 2)[-2] for p in base.fs.glob(base.full(f"{prefix}*/{RELEASE_FILE}")))
         if not versions:

@@ -8,12 +8,13 @@ from typing import Iterator, Protocol
 import pyarrow as pa
 
 from pipeline.acquire.download import Downloader, Fetched
-from pipeline.store.location import Location, UrlPath, data_path, materialize
-from pipeline.acquire.releases import Release, load_release, local_raw_dir, local_root, raw_dir
-from pipeline.store.shards import DatasetSpec, Part, Rejects
+from pipeline.acquire.releases import Release, load_release
 from pipeline.store.files import cached_dir
+from pipeline.store.location import Location, materialize
+from pipeline.store.root import DataRoot
+from pipeline.store.shards import DatasetSpec, Part, Rejects
 
-__all__ = ["LocalFiles", "Release", "Source", "data_path"]
+__all__ = ["DataRoot", "LocalFiles", "Release", "Source"]
 
 
 class Source(Protocol):
@@ -48,15 +49,15 @@ class LocalFiles:
     local copy (fetched once, on first use); work files are per-host caches of deterministic steps.
     """
 
-    data_dir: Path
+    data_dir: DataRoot
     name: str
     release_prefix: str = ""
 
     def raw_dir(self, release: Release) -> Path:
-        local = local_raw_dir(self.data_dir, self.name, release.version)
-        if not isinstance(data_path(self.data_dir), UrlPath):
+        local = self.data_dir.local_raw(self.name, release.version)
+        if not self.data_dir.remote:
             return local
-        remote = Location(raw_dir(self.data_dir, self.name, release.version))
+        remote = Location(self.data_dir.raw(self.name, release.version))
         for file in release.files:
             (local / file.name).parent.mkdir(parents=True, exist_ok=True)
             materialize(remote, file.name, local / file.name, file.size)
@@ -68,4 +69,4 @@ class LocalFiles:
 
     def cached(self, release: Release, key: str, build) -> Path:
         """``build(dir)`` once per key under ``work/<source>/<version>/`` (see ``store.files.cached_dir``)."""
-        return cached_dir(local_root(self.data_dir) / "work" / self.name / release.version, key, build)
+        return cached_dir(self.data_dir.host_work(self.name, release.version), key, build)

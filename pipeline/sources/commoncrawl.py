@@ -30,8 +30,7 @@ from pipeline.acquire.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, SourceError
 from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
 from pipeline.store.location import Location, UrlPath, data_path, materialize
-from pipeline.acquire.releases import local_raw_dir, local_root, raw_dir
-from pipeline.sources.base import LocalFiles, Release
+from pipeline.sources.base import DataRoot, LocalFiles, Release
 from pipeline.store.splits import SplitAssigner
 from pipeline.store.files import cached_dir
 from pipeline.text import dedup, html, langid, quality
@@ -61,7 +60,7 @@ class CommonCrawl(LocalFiles):
     datasets = ("text",)
     release_prefix = "CC-MAIN-"
 
-    def __init__(self, data_dir: Path | str = "data", mirror: str | None = None, crawl: str | None = None,
+    def __init__(self, data_dir: DataRoot | Path | str = "data", mirror: str | None = None, crawl: str | None = None,
                  mode: str = "wet", max_files: int | None = None, files: list[str] | None = None,
                  languages: str = "en", filters: str = "gopher", pii: bool = False, min_language_score: float = 0.5,
                  index_url: str | None = None, splits: dict[str, float] | None = None,
@@ -72,7 +71,7 @@ class CommonCrawl(LocalFiles):
             raise ConfigError(f"--mode: wet or warc, not {mode!r}")
         if crawl is not None and not crawl.startswith("CC-MAIN-"):
             raise ConfigError(f"--crawl: expected CC-MAIN-YYYY-WW, got {crawl!r}")
-        self.data_dir = data_path(data_dir)  # a Path, or a UrlPath for s3://... roots
+        self.data_dir = DataRoot.of(data_dir)
         self.base_url = (mirror or BASE_URL).rstrip("/") + "/"
         self.index_url = (index_url or (self.base_url if mirror else INDEX_URL)).rstrip("/") + "/"
         self.crawl, self.mode = crawl, mode
@@ -225,7 +224,7 @@ class CommonCrawl(LocalFiles):
     # -- cached steps ----------------------------------------------------------------------------
 
     def _dataset_root(self, version: str) -> Path | UrlPath:
-        return self.data_dir / "shards" / self.name / version / "text"
+        return self.data_dir.shards / self.name / version / "text"
 
     def _selection_root(self, version: str) -> Path | UrlPath:
         return self._dataset_root(version) / "_signatures" / crawldedup.signature_key(self.config_key(), self.buckets)
@@ -236,7 +235,7 @@ class CommonCrawl(LocalFiles):
         folders = tuple(crawldedup.file_folder(f.name, sha[f.name]) for f in release.files)
         earlier = json.dumps(self.config()["dedup_against"], sort_keys=True)
         key = dedup.hash64("|".join((self.config_key(), str(self.buckets), earlier) + folders).encode())
-        work = self.data_dir / "work" / self.name / release.version / f"dedup-{key:016x}"
+        work = self.data_dir.work(self.name, release.version) / f"dedup-{key:016x}"
         return crawldedup.Selection(self._selection_root(release.version), work, folders,
                                     tuple(f.name for f in release.files), self.buckets, self.dedup_against)
 
@@ -269,14 +268,14 @@ class CommonCrawl(LocalFiles):
             pq.write_table(rejects.table(), out / "rejects.parquet")
             pq.write_table(dedup.signature_table(docs_ids, exact, bands), out / "signatures.parquet")
 
-        return cached_dir(local_root(self.data_dir) / "work" / self.name / version, key, build)  # this host's
+        return cached_dir(self.data_dir.host_work(self.name, version), key, build)
 
     def _raw_file(self, version: str, name: str) -> Path:
         """This host's copy of one raw file (with an s3:// root: fetched from the bucket once, that file alone)."""
-        local = local_raw_dir(self.data_dir, self.name, version) / name
-        if isinstance(self.data_dir, UrlPath):
+        local = self.data_dir.local_raw(self.name, version) / name
+        if self.data_dir.remote:
             local.parent.mkdir(parents=True, exist_ok=True)
-            materialize(Location(raw_dir(self.data_dir, self.name, version)), name, local)
+            materialize(Location(self.data_dir.raw(self.name, version)), name, local)
         return local
 
     def _wet_record(self, record, block: bytes) -> dict[str, Any]:

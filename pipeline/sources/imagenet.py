@@ -28,7 +28,7 @@ from pipeline.errors import ConfigError, ManualDownloadRequired, SourceError
 from pipeline.formats.images import ImageOptions, ImageRejected, process
 from pipeline.store.location import Location
 from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
-from pipeline.sources.base import LocalFiles, Release, data_path
+from pipeline.sources.base import DataRoot, LocalFiles, Release
 from pipeline.store.splits import SplitAssigner
 
 log = logging.getLogger(__name__)
@@ -79,14 +79,14 @@ class ImageNet(LocalFiles):
     datasets = ("classification",)
     release_prefix = ""
 
-    def __init__(self, data_dir: Path | str = "data", mirror: str | None = None, manual_dir: str | None = None,
+    def __init__(self, data_dir: DataRoot | Path | str = "data", mirror: str | None = None, manual_dir: str | None = None,
                  credentials_file: str | None = None, hf: bool = False, size: int = 256, quality: int = 90,
                  holdout: float = 0.0, images_per_part: int = 2500, max_pixels: int = 100_000_000,
                  official_checksums: bool = True, target_shard_bytes: int = 256 << 20,
                  splits: dict[str, float] | None = None) -> None:
         if size < 0 or not 1 <= quality <= 100 or not 0 <= holdout < 1:
             raise ConfigError("--size must be >= 0, --quality 1..100 and --holdout in [0, 1)")
-        self.data_dir = data_path(data_dir)  # a Path, or a UrlPath for s3://... roots
+        self.data_dir = DataRoot.of(data_dir)
         self.mirror = mirror.rstrip("/") + "/" if mirror else None
         self.manual_dir = Path(manual_dir).expanduser().resolve() if manual_dir else None
         self.credentials_file, self.hf = credentials_file, hf
@@ -113,7 +113,7 @@ class ImageNet(LocalFiles):
             return Release(self.name, VERSION, files, {"layout": "official", "root": None, "auth": "header"})
         if self.hf:
             return Release(self.name, VERSION, (), {"layout": "parquet", "root": None, "hf": HF_REPO})
-        raise L.missing_files(Path(str(self.data_dir)) / "manual" / "imagenet", "no --manual-dir, --mirror or --hf given")
+        raise L.missing_files(Path(str(self.data_dir.path)) / "manual" / "imagenet", "no --manual-dir, --mirror or --hf given")
 
     def request_headers(self) -> dict[str, str]:
         return credentials(self.credentials_file) if self.mirror else {}

@@ -20,7 +20,7 @@ from pipeline.errors import ConfigError
 from pipeline.reasoning.generate import HELDOUT_PERCENT, SCHEMA, Generator, parse_families
 from pipeline.reasoning.names import TEST_PERCENT, names_digest
 from pipeline.store.shards import DatasetSpec, Part, PartInput, Rejects
-from pipeline.sources.base import LocalFiles, Release
+from pipeline.sources.base import DataRoot, LocalFiles, Release
 from pipeline.store.splits import SplitAssigner
 
 GENERATOR_VERSION = 2  # 2: draws in range by construction, closed-form solver, phrase-id rendering
@@ -36,7 +36,7 @@ class Reasoning(LocalFiles):
     datasets = ("questions",)
     release_prefix = "seed"
 
-    def __init__(self, data_dir: Path | str = "data", mirror: str | None = None,
+    def __init__(self, data_dir: DataRoot | Path | str = "data", mirror: str | None = None,
                  splits: dict[str, float] | None = None, target_shard_bytes: int = 256 << 20,
                  examples: int = 1_000_000, seed: int = 0, families: str | list[str] | None = None,
                  part_rows: int = 250_000, max_chars: int = 144) -> None:
@@ -44,7 +44,7 @@ class Reasoning(LocalFiles):
             raise ConfigError("--mirror: the reasoning source generates its rows; it has no upstream")
         if examples < 1 or part_rows < 1:
             raise ConfigError("--examples must be positive")
-        self.data_dir = Path(data_dir)
+        self.data_dir = DataRoot.of(data_dir)
         self.examples, self.seed, self.part_rows = int(examples), int(seed), int(part_rows)
         self.assigner = SplitAssigner(splits, salt=f"reasoning-{self.seed}")
         self.generator = Generator(parse_families(families), self.seed, self.assigner, max_chars)

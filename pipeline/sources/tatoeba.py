@@ -31,7 +31,7 @@ from pipeline.acquire.archives import open_export
 from pipeline.acquire.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, PermanentDownloadError, SourceError
 from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
-from pipeline.sources.base import LocalFiles, Release, data_path
+from pipeline.sources.base import DataRoot, LocalFiles, Release
 from pipeline.store.splits import SplitAssigner
 
 log = logging.getLogger(__name__)
@@ -85,14 +85,14 @@ class Tatoeba(LocalFiles):
     datasets = ("sentences", "pairs")
     release_prefix = ""
 
-    def __init__(self, data_dir: Path | str = "data", mirror: str | None = None, pairs: str = "all",
+    def __init__(self, data_dir: DataRoot | Path | str = "data", mirror: str | None = None, pairs: str = "all",
                  splits: dict[str, float] | None = None, compression: str = "zst",
                  bucket_ids: int = 1_000_000, target_shard_bytes: int = 256 << 20) -> None:
         if compression not in FORMS:
             raise ConfigError(f"--compression: choose zst or bz2, got {compression!r}")
         if bucket_ids < 1:
             raise ConfigError("--bucket-ids must be positive")
-        self.data_dir = data_path(data_dir)  # a Path, or a UrlPath for s3://... roots
+        self.data_dir = DataRoot.of(data_dir)
         self.base_url = (mirror or BASE_URL).rstrip("/") + "/"
         self.pairs_spec = pairs
         self.pairs = parse_pairs(pairs)

@@ -26,9 +26,8 @@ from pipeline.formats.mediawiki import dump as mediawiki
 from pipeline.formats.mediawiki import retention as retention
 from pipeline.acquire.download import Downloader, RemoteFile
 from pipeline.errors import ConfigError, DownloadError, SourceError, UpstreamNotReady
-from pipeline.acquire.releases import local_root
 from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, Rejects
-from pipeline.sources.base import LocalFiles, Release, data_path
+from pipeline.sources.base import DataRoot, LocalFiles, Release
 from pipeline.store.splits import SplitAssigner
 from pipeline.formats.mediawiki.guard import PageTimeout, markup_nodes, template_depth, time_limit
 from pipeline.formats.mediawiki.wikitext import RESIDUE_PATTERN, CleanOptions, Siteinfo, clean
@@ -80,7 +79,7 @@ class Wikipedia(LocalFiles):
     license = LICENSE
     datasets = ("articles",)
 
-    def __init__(self, data_dir: Path | str = "data", mirror: str | None = None, wiki: str = "simplewiki",
+    def __init__(self, data_dir: DataRoot | Path | str = "data", mirror: str | None = None, wiki: str = "simplewiki",
                  date: str = "latest", splits: dict[str, float] | None = None, target_shard_bytes: int = 256 << 20,
                  pages_per_part: int = 20_000, max_page_bytes: int = 2 << 20, max_page_seconds: float = 20.0,
                  max_stream_bytes: int = 256 << 20, keep_math: bool = False, max_template_depth: int = 40,
@@ -89,7 +88,7 @@ class Wikipedia(LocalFiles):
             raise ConfigError(f"--wiki: expected a dump name like enwiki, simplewiki or zh_yuewiki, got {wiki!r}")
         if date != "latest" and not _DATE.match(date):
             raise ConfigError(f"--date: expected YYYYMMDD or latest, got {date!r}")
-        self.data_dir = data_path(data_dir)  # a Path, or a UrlPath for s3://... roots
+        self.data_dir = DataRoot.of(data_dir)
         self.base_url = (mirror or BASE_URL).rstrip("/") + "/"
         self.wiki, self.date = wiki, date
         self.assigner = SplitAssigner(splits, salt="wikipedia")
@@ -213,7 +212,7 @@ class Wikipedia(LocalFiles):
 
     def _offsets(self, release: Release, index: str) -> np.ndarray:
         """The sorted start offsets of the page streams, from the index (cached as .npy)."""
-        cache = local_root(self.data_dir) / "work" / self.name / release.version / f"{index}.offsets.npy"
+        cache = self.data_dir.host_work(self.name, release.version) / f"{index}.offsets.npy"
         if cache.exists():
             return np.load(cache)
         offsets = set()
