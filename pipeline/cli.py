@@ -197,6 +197,12 @@ def build_command(source: SourceArg, data_dir: DataDir = Path("data"), mirror: M
     _summary(manifests, root)
 
 
+def _names(values: list[str] | None) -> list[str] | None:
+    """A list option given repeated (``--columns a --columns b``) or with commas (``--columns a,b``)."""
+    names = [name.strip() for value in values or [] for name in value.split(",") if name.strip()]
+    return names or None
+
+
 TEXT_COLUMNS = {("wikipedia", "articles"): ["text"], ("tatoeba", "pairs"): ["source_text", "target_text"],
                 ("tatoeba", "sentences"): ["text"]}
 
@@ -204,7 +210,7 @@ TEXT_COLUMNS = {("wikipedia", "articles"): ["text"], ("tatoeba", "pairs"): ["sou
 @app.command()
 def features(dataset_dir: Annotated[str, typer.Argument(help="A dataset directory or fsspec URL.")],
              vocab: Annotated[int, typer.Option("--vocab", min=100, help="Vocabulary size.")] = 8000,
-             columns: Annotated[Optional[list[str]], typer.Option("--columns", help="Text columns to learn from.")] = None,
+             columns: Annotated[Optional[list[str]], typer.Option("--columns", help="Text columns to learn from (a,b or repeated).")] = None,
              sample_mb: Annotated[int, typer.Option("--sample-mb", min=1, help="Text to learn from, at most.")] = 200
              ) -> None:
     """Train the subword tokenizer of a text dataset and save it beside its shards."""
@@ -212,7 +218,7 @@ def features(dataset_dir: Annotated[str, typer.Argument(help="A dataset director
     from pipeline.features.text import train_tokenizer
 
     _, manifest = list_shards(dataset_dir, "train")
-    wanted = columns or TEXT_COLUMNS.get((manifest["source"], manifest["dataset"]))
+    wanted = _names(columns) or TEXT_COLUMNS.get((manifest["source"], manifest["dataset"]))
     if not wanted:
         raise ConfigError(f"--columns: say which text columns of {dataset_dir} to learn from")
     path = train_tokenizer(dataset_dir, wanted, vocab, sample_bytes=sample_mb << 20)
@@ -229,7 +235,7 @@ def stream(dataset_dir: Annotated[str, typer.Argument(help="A dataset directory 
            seq_len: Annotated[int, typer.Option("--seq-len", min=2)] = 128,
            image_size: Annotated[int, typer.Option("--image-size", min=8)] = 224,
            seed: Annotated[int, typer.Option("--seed")] = 0,
-           columns: Annotated[Optional[list[str]], typer.Option("--columns", help="--feature columns: these.")] = None,
+           columns: Annotated[Optional[list[str]], typer.Option("--columns", help="--feature columns: these (a,b or repeated).")] = None,
            jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per example, in stream order.")] = False,
            save_position: Annotated[Optional[Path], typer.Option(
                "--save-position", help="Write where the stream stands after the examples shown.")] = None,
@@ -242,7 +248,7 @@ def stream(dataset_dir: Annotated[str, typer.Argument(help="A dataset directory 
     from pipeline.features.catalog import StreamCursor, describer, feature_for, to_json
 
     chosen, _ = feature_for(dataset_dir, split, feature, seq_len=seq_len, image_size=image_size,
-                            train=split == "train", columns=columns)
+                            train=split == "train", columns=_names(columns))
     cursor = StreamCursor(dataset_dir, chosen, split=split, batch_size=batch_size, seed=seed,
                           saved=json.loads(resume.read_text()) if resume else None)
     if bench:

@@ -44,7 +44,11 @@ def test_same_seed_same_order_and_every_row_once(shards):
     unshuffled = [i for b in make(shards["sentences"], feature=everything, shuffle=False, cycle=1).batches()
                   for i in b["id"].tolist()]
     assert unshuffled != shuffled and sorted(unshuffled) == sorted(shuffled) and len(shuffled) == rows
-    assert unshuffled == sorted(unshuffled), "no shuffle, one file at a time: the shards' own order"
+    import pyarrow.parquet as pq
+
+    files = sorted(list_shards(str(shards["sentences"]), "train")[0], key=lambda s: s.url)
+    on_disk = [i for s in files for i in pq.read_table(s.url, columns=["id"]).column("id").to_pylist()]
+    assert unshuffled == on_disk, "no shuffle, one file at a time: the shards' own order"
 
 
 def test_epochs_reshuffle(shards):
@@ -330,3 +334,92 @@ def test_mix_resumes_exactly(shards, small_groups):
             consumed += 1
         resumed = [b["id"].tolist() for b in Mix(streams(), [0.7, 0.3], seed=4, start=mixed.position(stop)).batches()]
         assert resumed == reference[stop:], f"mix resumed at {stop}"
+
+
+# -- bounded memory, packed class-sorted layouts, many workers (issue 26) --------------------
+
+def test_a_reader_holds_a_batch_not_the_bytes_it_has_read(tmp_path):
+    """Reading row group after row group of one file, neither Arrow's pool nor the process grows with the
+    bytes read: a reader that pre-buffered the row groups it was asked for kept the rest of the file."""
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.features.stream import _Reader
+
+    def rss() -> int:
+        return int(next(line for line in open("/proc/self/status") if line.startswith("VmRSS")).split()[1]) << 10
+
+    path = tmp_path / "big.parquet"
+    blobs = pa.array([np.random.default_rng(i).bytes(10_000) for i in range(200)] * 40, pa.binary())
+    pq.write_table(pa.table({"id": np.arange(8000), "blob": blobs}), path, row_group_size=200, compression="none",
+                   use_dictionary=False)  # 40 row groups of 2 MB: 80 MB
+    del blobs
+    reader = _Reader(fsspec.filesystem("file"), str(path), 0, 32, None)
+    reader.take(5 * 200)  # the reader's buffers and the allocator are warm
+    pool, process = pa.total_allocated_bytes(), rss()
+    for _ in range(34):
+        reader.take(200)
+    grew = {"Arrow pool": pa.total_allocated_bytes() - pool, "process": rss() - process}
+    reader.close()
+    assert max(grew.values()) < 20 << 20, f"after 68 MB more read: {grew}"
+
+
+def write_packed_class_sorted(root, classes: int, rows_per_class: int):
+    """One small part per class (each fits in a row group): the commit packs them into one file."""
+    import pyarrow as pa
+
+    from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet
+
+    schema = pa.schema([("id", pa.int64()), ("label", pa.int64())])
+    spec = DatasetSpec(root=root, source="fixture", dataset="packed", version="v1", schema=schema, config={},
+                       license="none")
+    shard_set, parts = ShardSet(spec), []
+    for label in range(classes):
+        part = Part(f"{label:04d}", (PartInput(f"class-{label}", "0" * 64),))
+
+        def read(part, rejects, label=label):
+            ids = np.arange(label * rows_per_class, (label + 1) * rows_per_class)
+            yield pa.table({"id": ids, "label": np.full(len(ids), label), SPLIT_COLUMN: ["train"] * len(ids)})
+        shard_set.build_part(part, read)
+        parts.append(part)
+    shard_set.finalize(parts)
+    return root
+
+
+def test_a_packed_class_sorted_file_streams_near_iid(tmp_path):
+    root = write_packed_class_sorted(tmp_path / "packed", classes=100, rows_per_class=30)
+    shards, _ = list_shards(str(root), "train")
+    assert len(shards) == 1, "the layout this test is about: every class packed into one file"
+    stream = Stream(str(root), label_feature(root), batch_size=32, seed=1)
+    batches = [b["label"] for b in stream.batches()]
+    distinct = float(np.mean([len(set(b.tolist())) for b in batches]))
+    assert distinct >= 0.9 * iid_distinct(100, 32), f"{distinct:.1f} distinct labels per batch of 32"
+    early = set(np.concatenate(batches[: len(batches) // 10]).tolist())
+    assert len(early) >= 0.9 * 100 * (1 - (1 - 1 / 100) ** (len(batches) // 10 * 32)), f"{len(early)} classes early"
+    ids = np.concatenate([b["id"] for b in stream.batches()])
+    assert len(ids) == len(set(ids.tolist())) == 3000 - 3000 % 32
+
+
+def test_more_workers_than_files_read_every_row_once(small_groups):
+    files = len(list_shards(str(small_groups), "train")[0])
+    rows = list_shards(str(small_groups), "train")[1]["splits"]["train"]["rows"]
+    assert files == 12
+    seen = []
+    for worker in range(30):
+        stream = Stream(str(small_groups), label_feature(small_groups), batch_size=8, num_workers=30, worker=worker,
+                        seed=2)
+        seen += [i for b in stream.batches() for i in b["id"].tolist()]
+    assert len(seen) == len(set(seen)), "no row twice"
+    assert len(seen) > rows - 8, f"{rows - len(seen)} of {rows} rows never read (at most one partial batch may go)"
+
+
+def test_cli_columns_take_commas_like_every_other_list_option(class_sorted):
+    import json
+
+    from tests.test_cli import datamill
+
+    done = datamill("stream", str(class_sorted), "--feature", "columns", "--columns", "id,label", "--jsonl",
+                    "--take", "3")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [set(json.loads(line)) for line in done.stdout.splitlines()] == [{"id", "label"}] * 3

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,6 +30,7 @@ from pipeline.errors import ConfigError, ShardError
 from pipeline.features.interleave import Plan
 
 MANIFEST = "_manifest.json"
+READ_BUFFER = 1 << 20  # bytes a reader buffers per column it reads
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,18 @@ def list_shards(root: str, split: str, snapshot: str | None = None) -> tuple[lis
 
 
 class _Reader:
-    """One open file of the interleave, positioned at a row; hands out rows in order."""
+    """One open file of the interleave, positioned at a row; hands out rows in order.
+
+    What it holds is bounded whatever the file's size: a ``READ_BUFFER`` per column, one page and
+    one Arrow batch of ``read_rows`` rows. Arrow's pre-buffering stays off: asked for the row groups
+    from here to the end, it would read and keep all of them while the file stays open — with every
+    file of an epoch open, the whole split.
+    """
 
     def __init__(self, fs, url: str, row: int, read_rows: int, columns: list[str] | None) -> None:
-        self.parquet = pq.ParquetFile(fs.open(fsspec.core.url_to_fs(url)[1], "rb"), buffer_size=1 << 20)
+        path = fsspec.core.url_to_fs(url)[1]
+        source = path if isinstance(fs, LocalFileSystem) else fs.open(path, "rb")  # local: Arrow's own reads
+        self.parquet = pq.ParquetFile(source, buffer_size=READ_BUFFER, pre_buffer=False)
         sizes = [self.parquet.metadata.row_group(g).num_rows for g in range(self.parquet.num_row_groups)]
         starts = np.cumsum([0] + sizes)
         group = int(np.searchsorted(starts, row, side="right") - 1)
@@ -124,7 +134,7 @@ class Stream:
         shards.sort(key=lambda s: s.url)
         if len(shards) >= self.num_workers:
             self.shards, self.row_stride = shards[self.worker::self.num_workers], 1
-        else:  # fewer files than workers: every worker reads every file, keeping its own rows
+        else:  # fewer files than workers: every worker reads every file, keeping its own batches of rows
             self.shards, self.row_stride = shards, self.num_workers
         self.fs = fsspec.core.url_to_fs(str(self.root))[0]
         self.window_rows = self.window_batches * self.batch_size
@@ -235,8 +245,9 @@ class Stream:
         chunks = files.map(take, wanted) if len(wanted) > 4 else map(take, wanted)
         table = pa.Table.from_batches([p for chunk in chunks for p in chunk])
         picked = plan.merge_order(starts, ends)
-        if self.row_stride > 1:
-            picked = picked[self.worker % self.row_stride::self.row_stride]
+        if self.row_stride > 1:  # whole batches of rows dealt in turn: only the epoch's last batch can be partial
+            dealt = np.arange(len(picked)) // self.batch_size % self.row_stride
+            picked = picked[dealt == self.worker % self.row_stride]
         return table.take(pa.array(picked))
 
     # -- tf.data ------------------------------------------------------------------------------

@@ -364,7 +364,7 @@ class ShardSet:
             raise ShardError(f"{self.root}: {len(missing)} part(s) not built yet: {', '.join(missing[:5])}")
         shards = packs.pack(self.location, self.spec.config_hash, self.spec.schema,
                             [s for r in records for s in r["shards"]], self.spec.target_shard_bytes,
-                            self._pack_writer)
+                            self._pack_writer, self.spec.row_group_bytes)
         return self._manifest(records, shards)
 
     def _pack_writer(self, split: str, pack_id: str) -> ShardWriter:
