@@ -1,11 +1,12 @@
 """Shuffle quality against speed on class-sorted shards: datamill's stream vs TFRecord vs Hugging Face.
 
 Shards one class per file (as ImageNet's per-synset tars give), ``--classes`` classes of
-~``--rows-per-class`` rows. For each reader, at batch 256 with a shuffle buffer of 16
-batches (datamill's default window): rows/s, mean distinct labels per batch against the
+~``--rows-per-class`` rows (small parts: the commit packs them into a few files, classes in
+part order before scattering). For each reader, at batch 256 with a shuffle buffer of 16
+batches: rows/s, mean distinct labels per batch against the
 i.i.d. expectation, and the share of classes seen in the first 10% of the epoch.
 
-- datamill: ``Stream`` with default settings (every file read at once, proportionally);
+- datamill: ``Stream`` (every file read at once, proportionally; a window of 16 batches);
 - TFRecord (TFDS style): one file per class, ``interleave(cycle_length=16)`` over shuffled
   files, then ``shuffle(4096)``; and ``tfrecord-all``: every file interleaved at once, the
   closest TFRecord gets to equal shuffle quality;
@@ -80,7 +81,7 @@ def datamill(root: Path):
     from pipeline.features.stream import Stream
 
     return Stream(str(root), Columns(["id", "label"], {"id": "int64", "label": "int64"}), batch_size=BATCH,
-                  seed=1).dataset()
+                  window_batches=16, seed=1).dataset()
 
 
 def tfrecord(files: list[str], work: Path, cycle: int = 16):

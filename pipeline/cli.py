@@ -235,6 +235,8 @@ def stream(dataset_dir: Annotated[str, typer.Argument(help="A dataset directory 
            seq_len: Annotated[int, typer.Option("--seq-len", min=2)] = 128,
            image_size: Annotated[int, typer.Option("--image-size", min=8)] = 224,
            seed: Annotated[int, typer.Option("--seed")] = 0,
+           shuffle_mb: Annotated[float, typer.Option("--shuffle-mb", min=0.001,
+                                                     help="The shuffle window, in MB of rows.")] = 64.0,
            columns: Annotated[Optional[list[str]], typer.Option("--columns", help="--feature columns: these (a,b or repeated).")] = None,
            jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per example, in stream order.")] = False,
            save_position: Annotated[Optional[Path], typer.Option(
@@ -249,7 +251,7 @@ def stream(dataset_dir: Annotated[str, typer.Argument(help="A dataset directory 
 
     chosen, _ = feature_for(dataset_dir, split, feature, seq_len=seq_len, image_size=image_size,
                             train=split == "train", columns=_names(columns))
-    cursor = StreamCursor(dataset_dir, chosen, split=split, batch_size=batch_size, seed=seed,
+    cursor = StreamCursor(dataset_dir, chosen, split=split, batch_size=batch_size, seed=seed, shuffle_mb=shuffle_mb,
                           saved=json.loads(resume.read_text()) if resume else None)
     if bench:
         started, examples = time.perf_counter(), 0

@@ -3,13 +3,17 @@
 Files come from the manifest (never a glob). Each epoch reads all its files at once (or
 ``cycle`` at a time), each at a rate proportional to its size (``interleave.Plan``), so a
 stretch of the stream holds rows of nearly every file even when every file is one class.
-Rows are gathered into windows of ``window_batches * batch_size`` rows, shuffled inside
-the window with a seeded permutation, and cut into training batches by a feature
-(tokenize, pack, pad...). Window ``w`` of an epoch is a pure function of (seed, epoch, w),
-so a position is (epoch, window, batch in window): saved with a checkpoint it restores the
-exact next batch under any row-group size, number of files or workers. Each file's reader
-keeps one Arrow batch of at most ``read_rows`` rows; the next window is read on a thread
-pool while the feature cuts the current one.
+Rows are gathered into windows (the shuffle buffer: ``shuffle_mb`` of rows, or
+``window_batches`` batches when given), shuffled inside the window with a seeded permutation,
+and cut into training batches by a feature (tokenize, pack, pad...). Window ``w`` of an epoch is
+a pure function of (seed, epoch, w), so a position is (epoch, window, batch in window): saved
+with a checkpoint it restores the exact next batch under any row-group size, number of files
+or workers. The next window is read on a thread pool while the feature cuts the current one.
+
+Memory is a function of the settings, never of the data's size: the open files' readers share
+``read_mb`` (each holds one Arrow batch of ``read_rows`` rows, sized from it, plus ``READ_BUFFER``
+per column and one page), and about four windows of ``shuffle_mb`` are alive at once (the one
+being cut into batches, its batches, the next one being read and its interleave copy).
 """
 
 from __future__ import annotations
@@ -53,6 +57,18 @@ def list_shards(root: str, split: str, snapshot: str | None = None) -> tuple[lis
         raise ShardError(f"{root}: split {split!r} has no shards (splits: {', '.join(manifest['splits'])})")
     check_sizes(str(root), manifest, split)
     return shards, manifest
+
+
+def _row_bytes(fs, url: str, columns: list[str] | None) -> float:
+    """Bytes per row of the columns read, in Arrow's memory (from one file's footer: its uncompressed sizes)."""
+    with fs.open(fsspec.core.url_to_fs(url)[1], "rb") as f:
+        meta = pq.ParquetFile(f).metadata
+    wanted, total = set(columns or []), 0
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        total += sum(group.column(c).total_uncompressed_size for c in range(group.num_columns)
+                     if not wanted or group.column(c).path_in_schema.split(".")[0] in wanted)
+    return max(1.0, total / max(1, meta.num_rows))
 
 
 class _Reader:
@@ -114,10 +130,12 @@ class Stream:
     batch_size: int = 32
     seed: int = 0
     shuffle: bool = True
-    window_batches: int = 16
+    window_batches: int | None = None  # the shuffle window in batches; None: from shuffle_mb
     cycle: int | None = None  # files read at once; None: all the epoch's files (best mixing)
     epochs: int | None = 1  # None: repeat forever
-    read_rows: int = 256  # rows each open file buffers: memory is about files x read_rows rows
+    read_rows: int | None = None  # rows each open file buffers; None: from read_mb
+    shuffle_mb: float = 64.0  # the shuffle window's rows, in MB of Arrow data
+    read_mb: float = 256.0  # what all open readers buffer together
     num_workers: int = 1  # tf.distribute input pipelines
     worker: int = 0
     start: dict[str, Any] | None = None
@@ -125,9 +143,9 @@ class Stream:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.window_batches < 1 or (self.cycle is not None and self.cycle < 1) \
-                or self.read_rows < 1:
-            raise ConfigError("batch_size, window_batches, cycle and read_rows must be positive")
+        counts = (self.batch_size, self.window_batches, self.cycle, self.read_rows)
+        if any(n is not None and n < 1 for n in counts) or self.shuffle_mb <= 0 or self.read_mb <= 0:
+            raise ConfigError("batch_size, window_batches, cycle, read_rows, shuffle_mb and read_mb must be positive")
         if not 0 <= self.worker < self.num_workers:
             raise ConfigError(f"worker {self.worker} is not in 0..{self.num_workers - 1}")
         shards, self.manifest = list_shards(self.root, self.split)
@@ -137,7 +155,11 @@ class Stream:
         else:  # fewer files than workers: every worker reads every file, keeping its own batches of rows
             self.shards, self.row_stride = shards, self.num_workers
         self.fs = fsspec.core.url_to_fs(str(self.root))[0]
-        self.window_rows = self.window_batches * self.batch_size
+        row_bytes = _row_bytes(self.fs, self.shards[0].url, self.feature.columns)
+        batches = self.window_batches or max(1, int(self.shuffle_mb * (1 << 20) // (row_bytes * self.batch_size)))
+        self.window_rows = batches * self.batch_size
+        open_files = min(len(self.shards), self.cycle or len(self.shards))
+        self.reader_rows = self.read_rows or max(1, int(self.read_mb * (1 << 20) // (row_bytes * open_files)))
 
     @classmethod
     def for_input_context(cls, input_context, **kwargs) -> "Stream":
@@ -235,7 +257,7 @@ class Stream:
         """Rows ``starts[f]:ends[f]`` of every file, in interleave order; this worker's share of them."""
         def take(f: int) -> list[pa.RecordBatch]:
             if f not in readers:
-                readers[f] = _Reader(self.fs, self.shards[order[f]].url, int(starts[f]), self.read_rows,
+                readers[f] = _Reader(self.fs, self.shards[order[f]].url, int(starts[f]), self.reader_rows,
                                      self.feature.columns)
             pieces = readers[f].take(int(ends[f] - starts[f]))
             if ends[f] == plan.sizes[f]:
