@@ -423,3 +423,32 @@ def test_cli_columns_take_commas_like_every_other_list_option(class_sorted):
                     "--take", "3")
     assert done.returncode == 0, done.stderr[-2000:]
     assert [set(json.loads(line)) for line in done.stdout.splitlines()] == [{"id", "label"}] * 3
+
+
+def test_a_shard_of_big_rows_is_read_a_small_page_at_a_time(tmp_path):
+    """Shards are written in pages of about 1 MB whatever the row size: Parquet cuts a page only every
+    1,024 values by default, so 20 kB rows made 20 MB pages (110 kB JPEGs: 110 MB), and a reader
+    holds a whole page — with a thousand files open, more than a host has."""
+    import fsspec
+    import pyarrow as pa
+
+    from pipeline.features.stream import _Reader
+    from pipeline.store.shards import SPLIT_COLUMN, DatasetSpec, Part, PartInput, ShardSet
+
+    schema = pa.schema([("id", pa.int64()), ("blob", pa.binary())])
+    spec = DatasetSpec(tmp_path / "big", "fixture", "big", "v1", schema, {}, "none", row_group_bytes=64 << 20,
+                       uncompressed_columns=("blob",))
+    blobs = pa.array([np.random.default_rng(i).bytes(20_000) for i in range(3000)], pa.binary())
+    shard_set, part = ShardSet(spec), Part("p", (PartInput("p", "0" * 64),))
+    shard_set.build_part(part, lambda p, r: iter([pa.table({"id": np.arange(3000), "blob": blobs,
+                                                            SPLIT_COLUMN: ["train"] * 3000})]))
+    manifest = shard_set.finalize([part])
+    del blobs
+    before = pa.total_allocated_bytes()
+    reader = _Reader(fsspec.filesystem("file"), str(tmp_path / "big" / manifest["shards"][0]["file"]), 0, 16, None)
+    held = []
+    for _ in range(100):
+        reader.take(16)
+        held.append(pa.total_allocated_bytes() - before)
+    reader.close()
+    assert max(held) < 6 << 20, f"a reader of 16-row batches holds {max(held) / 1e6:.1f} MB"

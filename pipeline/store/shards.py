@@ -57,6 +57,9 @@ REJECTS_SCHEMA = pa.schema([
 ])
 
 
+PAGE_BYTES = 1 << 20  # a data page: what a reader holds per column at a time
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """What a dataset is: where it lives, its schema and the exact options that produce it."""
@@ -215,8 +218,12 @@ class ShardWriter:
             self._handle = self._file.__enter__()
             compression = {name: ("none" if name in self.spec.uncompressed_columns else "zstd")
                            for name in self.spec.schema.names}
+            # Parquet checks a page's size only every write_batch_size values (1,024 by default): 20 kB rows
+            # made 20 MB pages, and a reader holds a whole page. Batches of ~PAGE_BYTES keep pages ~1 MB.
+            row_bytes = max(1, table.nbytes // max(1, table.num_rows))
             self._writer = pq.ParquetWriter(self._handle, self.spec.schema, compression=compression,
-                                            write_statistics=True)
+                                            write_statistics=True, data_page_size=PAGE_BYTES,
+                                            write_batch_size=max(1, min(1024, PAGE_BYTES // row_bytes)))
         self._writer.write_table(table, row_group_size=table.num_rows)
         self._rows_in_file += table.num_rows
         if self._handle.tell() >= self.spec.target_shard_bytes:
